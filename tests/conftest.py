@@ -1,0 +1,49 @@
+"""Shared test helpers: fla-style relative-RMS comparison, NaN-poisoned allocations, seeds."""
+import os
+
+import pytest
+import torch
+
+
+def rel_rms(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    """Relative RMS error ||a - e||_2 / max(||e||_2, tiny), computed in float64 (fla's metric)."""
+    a = actual.detach().to(torch.float64)
+    e = expected.detach().to(torch.float64)
+    num = (a - e).pow(2).mean().sqrt()
+    den = e.pow(2).mean().sqrt().clamp_min(1e-300)
+    return float(num / den)
+
+
+def assert_close_rms(actual, expected, tol, what="output"):
+    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
+    err = rel_rms(actual, expected)
+    assert err <= tol, f"{what}: relative RMS error {err:.3e} > {tol:.1e}"
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(int(os.environ.get("BLAVIZ_TEST_SEED", "0")))
+    yield
+
+
+@pytest.fixture
+def nan_poisoned_empty(monkeypatch):
+    """Make torch.empty / empty_like return NaN-filled memory, so unwritten outputs fail loudly."""
+    real_empty, real_empty_like = torch.empty, torch.empty_like
+
+    def empty(*args, **kwargs):
+        t = real_empty(*args, **kwargs)
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+        return t
+
+    def empty_like(*args, **kwargs):
+        t = real_empty_like(*args, **kwargs)
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+        return t
+
+    monkeypatch.setattr(torch, "empty", empty)
+    monkeypatch.setattr(torch, "empty_like", empty_like)
+    yield
