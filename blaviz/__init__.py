@@ -13,17 +13,16 @@ __version__ = "0.1.0"
 __all__ = ["dirichlet_kernel", "dirichlet_kernel_sum", "frequencies", "bla_attention", "bla_step",
            "bla_attention_weights", "BLAState", "state_size", "state_size_per_head"]
 
-# Baselines (fla's argument order and semantics); present once their modules are.
-try:  # pragma: no cover - exercised by the import test
-    from blaviz.ops.softmax import softmax_attention
-    from blaviz.ops.swa import sliding_window_attention
-    from blaviz.ops.linear import linear_attention
-    from blaviz.ops.gla import gla_attention
-    from blaviz.ops.gsa import gsa_attention
-    from blaviz.ops.abc import abc_attention
-    from blaviz.ops.deltanet import gated_delta_rule
-    from blaviz.ops.kernel_slot import kernel_slot_attention
-    __all__ += ["softmax_attention", "sliding_window_attention", "linear_attention", "gla_attention",
-                "gsa_attention", "abc_attention", "gated_delta_rule", "kernel_slot_attention"]
-except ImportError:
-    pass
+# Baselines, with flash-linear-attention's argument order and semantics.
+from blaviz.ops.abc import abc_attention
+from blaviz.ops.deltanet import gated_delta_rule
+from blaviz.ops.gla import gla_attention
+from blaviz.ops.gsa import gsa_attention
+from blaviz.ops.kernel_slot import gsa_constant_gate_kernel, kernel_slot_attention
+from blaviz.ops.linear import linear_attention
+from blaviz.ops.softmax import softmax_attention
+from blaviz.ops.swa import sliding_window_attention
+
+__all__ += ["softmax_attention", "sliding_window_attention", "linear_attention", "gla_attention",
+            "gsa_attention", "abc_attention", "gated_delta_rule", "kernel_slot_attention",
+            "gsa_constant_gate_kernel"]
