@@ -35,7 +35,7 @@ __all__ = [
     "check_config", "frequencies", "half_frequencies", "dirichlet_kernel", "dirichlet_kernel_sum",
     "slot_lags", "write_code", "read_code", "reconstruct", "rotation_matrix", "rotation_tables",
     "rotate", "swap_index", "erasure_matrix", "transition_matrix", "slot_space", "ChunkMatrices",
-    "chunk_matrices", "bla_slot_kernels", "slot_start",
+    "chunk_matrices", "chunk_transition", "bla_slot_kernels", "slot_start",
 ]
 
 
@@ -333,3 +333,15 @@ def chunk_matrices(window: int, resolution: int, num_slots: int | None, chunk_si
     if C < 1:
         raise ValueError(f"chunk_size must be >= 1, got {C}")
     return _chunk_matrices_cpu(W, N, S, C).to(device=device, dtype=dtype)
+
+
+def chunk_transition(window: int, resolution: int, chunk_size: int) -> torch.Tensor:
+    """The state map across one chunk of ``C`` tokens with no input: ``A_C = P^C - Y Minv Rprev``.
+
+    With ``Minv K`` folded into the chunk's own contribution, ``F_next = A_C F + Y Minv K``: the
+    states at chunk boundaries follow a fixed linear recurrence (a scan over chunks). ``A_C``
+    equals ``A^C`` (``A`` from :func:`transition_matrix`). Returns ``[N, N]`` float64.
+    """
+    W, N, _ = check_config(window, resolution)
+    m = _chunk_matrices_cpu(W, N, N, _as_int("chunk_size", chunk_size))
+    return rotation_matrix(W, N, m.erase_inv.shape[0]) - m.write_out @ m.erase_inv @ m.read_prev

@@ -159,3 +159,9 @@ def test_bad_kernel_args():
         d.chunk_matrices(16, 5, None, 0)
     with pytest.raises(ValueError, match="steps must be integers"):
         d.rotation_tables(16, 5, [0.5])
+
+
+@pytest.mark.parametrize("W,N,C", [(16, 5, 8), (8, 8, 3), (64, 15, 64), (9, 9, 20)])
+def test_chunk_transition_is_power_of_one_step(W, N, C):
+    A = d.transition_matrix(W, N)
+    assert torch.allclose(d.chunk_transition(W, N, C), torch.linalg.matrix_power(A, C), atol=1e-11)
