@@ -1,0 +1,116 @@
+"""Fused recurrent decoding: one token for a batch of sequences (BLA_SPEC section 2).
+
+One program per (batch, head) reads ``F, G`` once and writes the new state once::
+
+    k_old = r(W-1) . F                     F' = P F + c(0) (k - k_old)^T     (same for G with v)
+    f     = F' q                           z  = scale * Rs^T f                (slot scores, [S])
+    p     = softmax(z, slots with s_j > t masked)
+    o     = (Rs p)^T G'
+
+Everything is a broadcast and a reduction over ``N x d`` tiles (no tensor cores: per token the
+work is a few ``N d`` multiply-adds, and the kernel is bound by reading and writing the state,
+``4 N d`` float32 numbers per head). ``P F`` is the cos/sin table times ``F`` plus the sine table
+times ``F`` loaded a second time with its rows in ``swap`` order.
+
+CUDA graphs: the kernel launches with fixed shapes and never synchronises; outputs are allocated
+with ``torch.empty`` of the same shapes each call (or written into ``out_state`` in place). The
+position ``t`` is a launch argument: a captured graph replays the ``t`` it was captured with,
+which only matters while ``t < W`` (the start-of-sequence slot mask).
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from blaviz.ops.bla.state import BLAState, check_inputs
+from blaviz.ops.bla.triton._consts import pow2_at_least_16, step_consts
+
+
+@triton.jit
+def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab_ptr, Rs_ptr, swap_ptr, start_ptr,
+                   N, DK, DV, t, scale,
+                   NP: tl.constexpr, SP: tl.constexpr, DKP: tl.constexpr, DVP: tl.constexpr):
+    pid = tl.program_id(0)                       # = b * H + h; q/k/v are [B, H, D] contiguous
+    offs_n = tl.arange(0, NP)
+    offs_s = tl.arange(0, SP)
+    offs_k = tl.arange(0, DKP)
+    offs_v = tl.arange(0, DVP)
+    nmask = offs_n < N
+    kmask = offs_k < DK
+    vmask = offs_v < DV
+    r_old = tl.load(tab_ptr + offs_n)
+    e0 = tl.load(tab_ptr + NP + offs_n)
+    cos1 = tl.load(tab_ptr + 2 * NP + offs_n)
+    sin1 = tl.load(tab_ptr + 3 * NP + offs_n)
+    swap = tl.load(swap_ptr + offs_n)
+    base = pid.to(tl.int64)
+    q = tl.load(q_ptr + base * DK + offs_k, mask=kmask, other=0.0).to(tl.float32)
+    k = tl.load(k_ptr + base * DK + offs_k, mask=kmask, other=0.0).to(tl.float32)
+    v = tl.load(v_ptr + base * DV + offs_v, mask=vmask, other=0.0).to(tl.float32)
+    fk = nmask[:, None] & kmask[None, :]
+    fv = nmask[:, None] & vmask[None, :]
+    F = tl.load(f_ptr + base * N * DK + offs_n[:, None] * DK + offs_k[None, :], mask=fk, other=0.0)
+    Fs = tl.load(f_ptr + base * N * DK + swap[:, None] * DK + offs_k[None, :], mask=fk, other=0.0)
+    G = tl.load(g_ptr + base * N * DV + offs_n[:, None] * DV + offs_v[None, :], mask=fv, other=0.0)
+    Gs = tl.load(g_ptr + base * N * DV + swap[:, None] * DV + offs_v[None, :], mask=fv, other=0.0)
+    k_old = tl.sum(r_old[:, None] * F, axis=0)
+    v_old = tl.sum(r_old[:, None] * G, axis=0)
+    F = cos1[:, None] * F + sin1[:, None] * Fs + e0[:, None] * (k - k_old)[None, :]
+    G = cos1[:, None] * G + sin1[:, None] * Gs + e0[:, None] * (v - v_old)[None, :]
+    tl.store(fo_ptr + base * N * DK + offs_n[:, None] * DK + offs_k[None, :], F, mask=fk)
+    tl.store(go_ptr + base * N * DV + offs_n[:, None] * DV + offs_v[None, :], G, mask=fv)
+    Rs = tl.load(Rs_ptr + offs_n[:, None] * SP + offs_s[None, :])
+    f = tl.sum(F * q[None, :], axis=1)                                  # [NP]
+    z = tl.sum(f[:, None] * Rs, axis=0) * scale                         # [SP]
+    start = tl.load(start_ptr + offs_s)
+    z = tl.where(start <= t, z, float("-inf"))
+    z = z - tl.max(z, axis=0)
+    e = tl.exp(z)
+    p = e / tl.sum(e, axis=0)
+    wv = tl.sum(Rs * p[None, :], axis=1)                                # [NP]
+    o = tl.sum(wv[:, None] * G, axis=0)
+    tl.store(o_ptr + base * DV + offs_v, o.to(o_ptr.dtype.element_ty), mask=vmask)
+
+
+def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,
+                    num_slots: int | None = None, scale: float | None = None,
+                    out_state: BLAState | None = None):
+    """Decode one token per sequence with one fused kernel; same semantics as :func:`bla_step`.
+
+    Args:
+        q, k: ``[B, H, Dk]``; v: ``[B, H, Dv]`` (float32, bfloat16 or float16; float64 falls back to
+            the reference ``bla_step``).
+        state: a :class:`BLAState` (float32 frequency windows) or None for an empty window.
+        out_state: optional preallocated state to write into (may be ``state`` itself: each program
+            reads its rows before writing them), for CUDA-graph decoding loops without allocation.
+    Returns:
+        ``(o [B, H, Dv], new_state)``; ``o`` in the input dtype, the state float32.
+    """
+    W, N, S, scale, t = check_inputs(q, k, v, window, resolution, num_slots, scale, state, step=True)
+    if q.dtype == torch.float64:
+        from blaviz.ops.bla.naive import bla_step
+        return bla_step(q, k, v, state, W, N, num_slots=S, scale=scale)
+    B, H, DK = q.shape
+    DV = v.shape[-1]
+    dev = q.device
+    sc = step_consts(W, N, S, dev)
+    if state is None:
+        F = torch.zeros(B, H, N, DK, device=dev, dtype=torch.float32)
+        G = torch.zeros(B, H, N, DV, device=dev, dtype=torch.float32)
+    else:
+        F = state.key_freq.to(device=dev, dtype=torch.float32).contiguous()
+        G = state.value_freq.to(device=dev, dtype=torch.float32).contiguous()
+    if out_state is None:
+        Fo, Go = torch.empty_like(F), torch.empty_like(G)
+    else:
+        Fo, Go = out_state.key_freq, out_state.value_freq
+        if Fo.shape != F.shape or Go.shape != G.shape or Fo.dtype != torch.float32 or Go.dtype != torch.float32 \
+                or not (Fo.is_contiguous() and Go.is_contiguous()):
+            raise ValueError("out_state must hold contiguous float32 tensors shaped like the state")
+    o = torch.empty(B, H, DV, device=dev, dtype=q.dtype)
+    _decode_kernel[(B * H,)](q.contiguous(), k.contiguous(), v.contiguous(), F, G, Fo, Go, o,
+                             sc.tab, sc.Rs, sc.swap, sc.start, N, DK, DV, t, scale,
+                             NP=sc.NP, SP=sc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
+                             num_warps=4)
+    return o, BLAState(Fo, Go, t + 1)

@@ -1,0 +1,155 @@
+"""The Triton kernels of BLA against the float64 references (CPU: Triton's interpreter).
+
+Outputs and gradients (q, k, v, initial state, through the final state) by fla-style relative
+RMS error; odd lengths, padded head dims and resolutions, N = W, S != N; decoding continuation;
+NaN-poisoned allocations so an unwritten element fails. Shapes are tiny: the interpreter is slow.
+"""
+import os
+
+import torch
+
+if not torch.cuda.is_available():  # must precede the first @triton.jit
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("triton")
+
+from blaviz.ops.bla import BLAState, bla_attention, bla_chunk, bla_recurrent, bla_step  # noqa: E402
+from blaviz.ops.bla.triton import bla_step_triton, bla_triton  # noqa: E402
+from tests.conftest import assert_close_rms  # noqa: E402
+
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _inputs(B, T, H, D, Dv=None, N=None, with_state=False, pos=0):
+    q, k, v = (torch.randn(B, T, H, x, dtype=torch.float64) for x in (D, D, Dv or D))
+    st = None
+    if with_state:
+        st = BLAState(torch.randn(B, H, N, D, dtype=torch.float64),
+                      torch.randn(B, H, N, Dv or D, dtype=torch.float64), pos)
+    return q, k, v, st
+
+
+def _run(fn, q, k, v, st, dtype, W, N, S, C, seeds):
+    """Forward + backward through a random loss on o and the final state; returns values and grads."""
+    xs = [x.to(DEV, dtype).requires_grad_() for x in (q, k, v)]
+    s = None
+    if st is not None:
+        sdt = torch.float64 if dtype == torch.float64 else torch.float32
+        s = BLAState(st.key_freq.to(DEV, sdt).requires_grad_(), st.value_freq.to(DEV, sdt).requires_grad_(),
+                     st.position)
+    o, fin = fn(*xs, W, N, num_slots=S, chunk_size=C, initial_state=s, output_final_state=True)
+    do, dF, dG = seeds
+    loss = (o.double() * do.to(DEV)).sum() + (fin.key_freq.double() * dF.to(DEV)).sum() \
+        + (fin.value_freq.double() * dG.to(DEV)).sum()
+    wrt = xs + ([s.key_freq, s.value_freq] if s is not None else [])
+    grads = torch.autograd.grad(loss, wrt)
+    return [o, fin.key_freq, fin.value_freq], list(grads)
+
+
+# (W, N, S, T, D, Dv, C, with_state): odd N < W, N = W, S != N, odd T, padded head dims
+CASES = [
+    (16, 7, None, 37, 16, 16, 16, False),
+    (16, 16, None, 37, 60, 20, 16, True),
+    (32, 15, 20, 40, 64, 64, 32, True),
+    (24, 9, 6, 33, 16, 16, 16, True),
+]
+
+
+@pytest.fixture(params=[True, False], ids=["split-bwd", "fused-bwd"])
+def bwd_split(request):
+    """Both forms of the per-chunk backward: two launches from the saved slot weights, or one."""
+    from blaviz.ops.bla.triton import CONFIG
+    old = CONFIG["bwd_split"]
+    CONFIG["bwd_split"] = request.param
+    yield request.param
+    CONFIG["bwd_split"] = old
+
+
+@pytest.mark.parametrize("W,N,S,T,D,Dv,C,with_state", CASES)
+def test_triton_matches_reference_fp32(W, N, S, T, D, Dv, C, with_state, bwd_split):
+    q, k, v, st = _inputs(1, T, 2, D, Dv, N=N, with_state=with_state, pos=3)
+    seeds = (torch.randn(1, T, 2, Dv, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
+             torch.randn(1, 2, N, Dv, dtype=torch.float64))
+    ref_vals, ref_grads = _run(bla_chunk, q, k, v, st, torch.float64, W, N, S, C, seeds)
+    vals, grads = _run(bla_triton, q, k, v, st, torch.float32, W, N, S, C, seeds)
+    for name, a, b in zip(("o", "final F", "final G"), vals, ref_vals):
+        assert_close_rms(a.cpu(), b.cpu(), 1e-5, name)
+    names = ("dq", "dk", "dv", "dF0", "dG0")
+    for name, a, b in zip(names, grads, ref_grads):
+        assert_close_rms(a.cpu(), b.cpu(), 1e-5, name)
+
+
+def test_triton_half_precision_and_recurrent_reference():
+    W, N, T, D = 16, 7, 37, 16
+    q, k, v, _ = _inputs(2, T, 1, D)
+    ref, _ = bla_recurrent(q, k, v, W, N)
+    for dtype in (torch.bfloat16, torch.float16):
+        o, _ = bla_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), W, N, chunk_size=16)
+        assert o.dtype == dtype
+        assert_close_rms(o.cpu(), ref, 5e-3, f"o ({dtype})")
+
+
+def test_prefill_then_decode_equals_one_pass():
+    W, N, S, D, T, extra = 16, 9, 12, 20, 21, 5
+    q, k, v, _ = _inputs(1, T + extra, 2, D)
+    ref, ref_state = bla_recurrent(q, k, v, W, N, num_slots=S, output_final_state=True)
+    dq, dk, dv = (x.to(DEV, torch.float32) for x in (q, k, v))
+    o, st = bla_triton(dq[:, :T], dk[:, :T], dv[:, :T], W, N, num_slots=S, chunk_size=16, output_final_state=True)
+    outs = [o]
+    for i in range(T, T + extra):
+        oi, st = bla_step_triton(dq[:, i], dk[:, i], dv[:, i], st, W, N, num_slots=S)
+        outs.append(oi[:, None])
+    assert st.position == T + extra
+    assert_close_rms(torch.cat(outs, 1).cpu(), ref, 1e-5, "prefill + decode")
+    assert_close_rms(st.key_freq.cpu(), ref_state.key_freq, 1e-5, "decoded F")
+    assert_close_rms(st.value_freq.cpu(), ref_state.value_freq, 1e-5, "decoded G")
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 5e-3)])
+def test_decode_kernel_matches_bla_step(dtype, tol):
+    W, N, D = 16, 16, 60                      # N = W, padded head dim
+    q, k, v, st = _inputs(3, 1, 2, D, N=N, with_state=True, pos=4)
+    q, k, v = (x[:, 0] for x in (q, k, v))
+    ref_o, ref_st = bla_step(q, k, v, st, W, N)
+    sd = BLAState(st.key_freq.to(DEV, torch.float32), st.value_freq.to(DEV, torch.float32), st.position)
+    o, new = bla_step_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), sd, W, N)
+    assert o.dtype == dtype and new.position == 5
+    assert_close_rms(o.cpu(), ref_o, tol, "o")
+    assert_close_rms(new.key_freq.cpu(), ref_st.key_freq, 1e-5 if dtype == torch.float32 else 5e-3, "F")
+    # in place: writing into the state it reads gives the same result
+    o2, new2 = bla_step_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), sd, W, N, out_state=sd)
+    assert new2.key_freq.data_ptr() == sd.key_freq.data_ptr()
+    assert torch.equal(o2, o) and torch.equal(new2.value_freq, new.value_freq)
+
+
+def test_outputs_fully_written_nan_poisoned(nan_poisoned_empty):
+    """Every buffer the kernels allocate with torch.empty is NaN-filled first."""
+    W, N, S, T, D = 16, 7, 5, 37, 16
+    q, k, v, st = _inputs(1, T, 2, D, N=N, with_state=True, pos=1)
+    seeds = (torch.randn(1, T, 2, D, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
+             torch.randn(1, 2, N, D, dtype=torch.float64))
+    vals, grads = _run(bla_triton, q, k, v, st, torch.float32, W, N, S, 16, seeds)
+    ref_vals, ref_grads = _run(bla_chunk, q, k, v, st, torch.float64, W, N, S, 16, seeds)
+    for a, b in zip(vals + grads, ref_vals + ref_grads):
+        assert_close_rms(a.cpu(), b.cpu(), 1e-5)
+    o, new = bla_step_triton(q[:, 0].float().to(DEV), k[:, 0].float().to(DEV), v[:, 0].float().to(DEV), None, W, N)
+    assert torch.isfinite(o).all() and torch.isfinite(new.key_freq).all()
+
+
+def test_dispatch_and_validation():
+    q, k, v, _ = _inputs(1, 19, 1, 16)
+    x = [t.float().to(DEV) for t in (q, k, v)]
+    o, _ = bla_attention(*x, 16, 5, impl="triton", chunk_size=16)
+    ref, _ = bla_chunk(q, k, v, 16, 5)
+    assert_close_rms(o.cpu(), ref, 1e-5)
+    with pytest.raises(ValueError, match="power of two"):
+        bla_triton(*x, 16, 5, chunk_size=24)
+    with pytest.raises(ValueError, match="resolution"):
+        bla_triton(*x, 16, 6)
+    with pytest.raises(ValueError):
+        bla_triton(x[0], x[1], x[2][..., :3].contiguous().transpose(1, 2), 16, 5)
+    # float64 is delegated to the PyTorch chunked form
+    o64, _ = bla_triton(q, k, v, 16, 5, chunk_size=16)
+    assert o64.dtype == torch.float64 and torch.allclose(o64, ref)
