@@ -1,0 +1,216 @@
+"""A resumable sweep runner: one JSON line per finished run in ``<out>/runs.jsonl``.
+
+* **Resumable**: a run whose ``key`` already has a complete line in ``runs.jsonl`` is skipped, so
+  re-running the same command (or passing in an earlier ``runs.jsonl``) continues where it stopped.
+* **Concurrent**: ``concurrency = K > 1`` trains ``K`` runs at once, each in its own spawned
+  process (its own CUDA context); small models leave most of an H200 idle, so several share it.
+  Only the parent writes ``runs.jsonl`` (no interleaved lines).
+* **Sharded**: ``shard = (i, n)`` keeps every ``n``-th run starting at ``i`` (of the full, ordered
+  list, before skipping finished runs), to split one sweep across machines.
+* **Time-boxed**: with ``time_budget_s`` no run starts after the budget, and runs still training
+  at the budget stop and are written with ``"stopped": "time_limit"``; such lines do not count as
+  finished, so a later call trains them again.
+
+Failures are appended to ``<out>/errors.jsonl`` and do not stop the sweep.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as _dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def read_records(path) -> list[dict]:
+    """Every JSON line of ``path`` (a missing file reads as empty; a torn last line is ignored)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return out
+
+
+def is_complete(rec: dict) -> bool:
+    return "error" not in rec and rec.get("stopped") != "time_limit"
+
+
+def finished_keys(path) -> set[str]:
+    return {r["key"] for r in read_records(path) if is_complete(r)}
+
+
+def append_record(path, rec: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(json.dumps(rec, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def git_info() -> dict:
+    """Commit of the code that ran (``dirty`` when the working tree differs from it)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--", "blaviz"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return {"git_commit": commit, "git_dirty": bool(status.strip())}
+    except Exception:
+        return {"git_commit": os.environ.get("BLAVIZ_GIT_COMMIT", "unknown"),
+                "git_dirty": os.environ.get("BLAVIZ_GIT_DIRTY", "unknown")}
+
+
+def environment(device) -> dict:
+    """Versions and hardware, recorded with every run."""
+    device = torch.device(device)
+    try:
+        import triton
+        triton_version = triton.__version__
+    except Exception:
+        triton_version = None
+    env = {"device": str(device), "torch_version": torch.__version__, "triton_version": triton_version,
+           "python_version": platform.python_version(), "hostname": platform.node(),
+           "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+           "cpu_threads": torch.get_num_threads()}
+    return env
+
+
+def parse_shard(text: str | None) -> tuple[int, int]:
+    if not text:
+        return (0, 1)
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def select(specs: list[dict], shard=(0, 1), done: set[str] = frozenset()) -> list[dict]:
+    i, n = shard
+    return [s for j, s in enumerate(specs) if j % n == i and s["key"] not in done]
+
+
+# ------------------------------------------------------------------------------- one run
+def _run_spec(spec, preset, device, bla_impl, progress, time_limit_s, extra):
+    """Train one run and return its full record (or an error record). Runs in a worker or in-process."""
+    from blaviz.experiments.mqar import run_one
+
+    t0 = time.perf_counter()
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        rec = run_one(spec, preset, device=device, progress=progress, bla_impl=bla_impl,
+                      time_limit_s=time_limit_s)
+    except Exception:
+        return {"key": spec["key"], "spec": spec, "error": traceback.format_exc(), "started_at": started}
+    rec.update(environment(device))
+    rec.update(extra)
+    rec["started_at"] = started
+    rec["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    return rec
+
+
+def _init_worker(threads: int):
+    torch.set_num_threads(max(1, threads))
+
+
+def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: int = 1,
+              shard=(0, 1), bla_impl: str = "auto", time_budget_s: float | None = None,
+              progress: bool = True, command: str | None = None, max_runs: int | None = None) -> dict:
+    """Run the not-yet-finished ``specs`` of this shard; append each record to ``<out>/runs.jsonl``.
+
+    Returns a summary: how many runs were selected, finished, failed, cut by the budget, skipped.
+    """
+    from tqdm.auto import tqdm
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs_path, err_path = out_dir / "runs.jsonl", out_dir / "errors.jsonl"
+    done = finished_keys(runs_path)
+    shard_specs = select(specs, shard)
+    todo = [s for s in shard_specs if s["key"] not in done]
+    if max_runs is not None:
+        todo = todo[:max_runs]
+    command = command or " ".join(shlex.quote(a) for a in sys.argv)
+    extra = {"command": command, "concurrency": concurrency, "shard": f"{shard[0]}/{shard[1]}", **git_info()}
+    summary = {"selected": len(shard_specs), "already_done": len(shard_specs) - len([s for s in shard_specs if s["key"] not in done]),
+               "todo": len(todo), "finished": 0, "failed": 0, "time_limited": 0, "not_started": 0}
+    t_start = time.perf_counter()
+
+    def remaining():
+        return None if time_budget_s is None else time_budget_s - (time.perf_counter() - t_start)
+
+    bar = tqdm(total=len(todo), desc=f"mqar/{preset.name}", disable=not progress, dynamic_ncols=True)
+
+    def handle(rec):
+        if "error" in rec:
+            summary["failed"] += 1
+            append_record(err_path, rec)
+            tqdm.write(f"FAILED {rec['key']}:\n{rec['error']}")
+        else:
+            append_record(runs_path, rec)
+            if rec.get("stopped") == "time_limit":
+                summary["time_limited"] += 1
+            else:
+                summary["finished"] += 1
+            tqdm.write(f"{rec['key']}: acc={rec['accuracy']:.3f} state={rec['state_size']} "
+                       f"steps={rec['steps']} ({rec['stopped']}) {rec['wall_time_s']:.0f}s")
+        bar.update(1)
+
+    if concurrency <= 1:
+        for spec in todo:
+            left = remaining()
+            if left is not None and left <= 0:
+                summary["not_started"] += 1
+                continue
+            handle(_run_spec(spec, preset, device, bla_impl, progress, left, extra))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // concurrency)
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=concurrency, mp_context=ctx, initializer=_init_worker,
+                                    initargs=(threads,)) as pool:
+            queue = list(todo)
+            running = set()
+            while queue or running:
+                while queue and len(running) < concurrency:
+                    left = remaining()
+                    if left is not None and left <= 0:
+                        summary["not_started"] += len(queue)
+                        queue = []
+                        break
+                    spec = queue.pop(0)
+                    running.add(pool.submit(_run_spec, spec, preset, device, bla_impl, False, left, extra))
+                if not running:
+                    break
+                finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                running = set(running)
+                for fut in finished:
+                    try:
+                        handle(fut.result())
+                    except Exception:  # the worker process itself died
+                        summary["failed"] += 1
+                        append_record(err_path, {"error": traceback.format_exc()})
+                        bar.update(1)
+    bar.close()
+    summary["wall_time_s"] = round(time.perf_counter() - t_start, 2)
+    return summary

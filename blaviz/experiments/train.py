@@ -1,0 +1,220 @@
+"""The training loop the synthetic experiments share (MQAR now, RegBench later).
+
+Task-specific parts sit behind :class:`Task`: the training data (groups of equal-length
+sequences), the evaluation sets, the loss and the metrics. :func:`train` knows only models,
+optimisers and schedules:
+
+* AdamW (``betas = (0.9, 0.98)``), weight decay on matrices only (not on norms, biases, gains);
+* linear warm-up over ``warmup_frac`` of the steps, then a cosine decay to ``min_lr_frac * lr``;
+* gradient clipping at ``grad_clip``;
+* evaluation on the validation sets every ``eval_every`` steps and at the end, stopping early once
+  the pooled validation accuracy reaches ``early_stop``; ``history`` records, at each evaluation,
+  the mean training loss since the previous one (``train_loss``) and the validation accuracy;
+* a final evaluation on the test sets.
+
+Batches hold examples of one length (one group), in a shuffled order each epoch: no padding work.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation hyper-parameters of one run. Give ``epochs`` or ``max_steps`` (or both: the
+    smaller wins)."""
+
+    lr: float
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    batch_size: int = 64
+    epochs: float | None = None
+    max_steps: int | None = None
+    warmup_frac: float = 0.1
+    min_lr_frac: float = 0.0
+    grad_clip: float = 1.0
+    eval_every: int = 200
+    early_stop: float | None = 0.99
+    eval_batch_size: int = 256
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Task:
+    """What :func:`train` needs from a task. Subclass and fill in the data; the defaults score
+    next-token prediction at the labelled positions (``labels != -100``, no further shift)."""
+
+    name = "task"
+
+    def train_groups(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """``[(inputs [n, L], labels [n, L]), ...]``: one group per sequence length (CPU tensors)."""
+        raise NotImplementedError
+
+    def validation_sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def test_sets(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+    def pooled_names(self, sets: dict) -> list[str]:
+        """Which sets enter the pooled accuracy (default: all)."""
+        return list(sets)
+
+    def loss(self, model, inputs, labels) -> torch.Tensor:
+        """Cross-entropy at the labelled positions only (logits computed only there)."""
+        hidden = model(inputs)
+        mask = labels != IGNORE_INDEX
+        return F.cross_entropy(model.logits(hidden[mask]).float(), labels[mask])
+
+    @torch.no_grad()
+    def correct(self, model, inputs, labels) -> tuple[int, int]:
+        """``(correct, scored)`` predictions (argmax over the whole vocabulary) at labelled positions."""
+        hidden = model(inputs)
+        mask = labels != IGNORE_INDEX
+        pred = model.logits(hidden[mask]).argmax(-1)
+        return int((pred == labels[mask]).sum()), int(mask.sum())
+
+    @torch.no_grad()
+    def evaluate(self, model, sets: dict, *, device, batch_size: int = 256) -> dict:
+        """``{"pooled": acc over the pooled sets' scored tokens, "per_slice": {name: acc}}``."""
+        was_training = model.training
+        model.eval()
+        per, counts = {}, {}
+        for name, (x, y) in sets.items():
+            c = n = 0
+            for i in range(0, x.shape[0], batch_size):
+                ci, ni = self.correct(model, x[i:i + batch_size].to(device), y[i:i + batch_size].to(device))
+                c, n = c + ci, n + ni
+            per[name], counts[name] = c / max(n, 1), (c, n)
+        pooled = self.pooled_names(sets)
+        c = sum(counts[k][0] for k in pooled)
+        n = sum(counts[k][1] for k in pooled)
+        model.train(was_training)
+        return {"pooled": c / max(n, 1), "per_slice": per}
+
+
+def param_groups(model, weight_decay: float) -> list[dict]:
+    """Weight decay on parameters with two or more dimensions (matrices, embeddings, conv kernels)."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def lr_lambda(total_steps: int, warmup_frac: float, min_lr_frac: float):
+    """Linear warm-up then cosine decay: the multiplier of the base learning rate at each step."""
+    warmup = max(1, int(round(warmup_frac * total_steps)))
+
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+        return min_lr_frac + (1 - min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+def _epoch_batches(groups, batch_size: int, gen: torch.Generator) -> list[tuple[int, torch.Tensor]]:
+    """Shuffled ``(group index, example indices)`` batches covering every group once."""
+    batches = []
+    for gi, (x, _) in enumerate(groups):
+        perm = torch.randperm(x.shape[0], generator=gen)
+        batches += [(gi, perm[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in order]
+
+
+def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool = True,
+          desc: str = "train", time_limit_s: float | None = None) -> dict:
+    """Train ``model`` on ``task``; return a JSON-ready summary (validation history, test metrics).
+
+    ``time_limit_s`` is a safety stop (the summary then says ``"stopped": "time_limit"``).
+    """
+    from tqdm.auto import tqdm
+
+    device = torch.device(device)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model.to(device).train()
+    groups = [(x.to(device), y.to(device)) for x, y in task.train_groups()]
+    val_sets = task.validation_sets()
+    n_per_epoch = sum(math.ceil(x.shape[0] / cfg.batch_size) for x, _ in groups)
+    limits = []
+    if cfg.epochs is not None:
+        limits.append(int(math.ceil(cfg.epochs * n_per_epoch)))
+    if cfg.max_steps is not None:
+        limits.append(int(cfg.max_steps))
+    if not limits:
+        raise ValueError("TrainConfig needs epochs or max_steps")
+    total = min(limits)
+    opt_kw = {"fused": True} if device.type == "cuda" else {}
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **opt_kw)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, cfg.warmup_frac, cfg.min_lr_frac))
+
+    history, step, stopped, best_val = [], 0, "steps", 0.0
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    loss_sum, loss_n = torch.zeros((), device=device), 0      # summed on the device: no sync per step
+    done = False
+    while not done:
+        for gi, idx in _epoch_batches(groups, cfg.batch_size, gen):
+            x, y = groups[gi]
+            idx = idx.to(device)
+            loss = task.loss(model, x[idx], y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach()
+            loss_n += 1
+            step += 1
+            bar.update(1)
+            last = step == total
+            if step % cfg.eval_every == 0 or last:
+                loss_val = float(loss_sum) / max(loss_n, 1)
+                loss_sum.zero_()
+                loss_n = 0
+                val = task.evaluate(model, val_sets, device=device, batch_size=cfg.eval_batch_size)
+                best_val = max(best_val, val["pooled"])
+                history.append({"step": step, "train_loss": loss_val, "val_pooled": val["pooled"],
+                                "time_s": round(time.perf_counter() - t0, 2)})
+                bar.set_postfix(loss=f"{loss_val:.3f}", val=f"{val['pooled']:.3f}")
+                if cfg.early_stop is not None and val["pooled"] >= cfg.early_stop:
+                    stopped, done = "early_stop", True
+                    break
+            if last:
+                done = True
+                break
+            if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
+                stopped, done = "time_limit", True
+                break
+    bar.close()
+    train_time = time.perf_counter() - t0
+    test = task.evaluate(model, task.test_sets(), device=device, batch_size=cfg.eval_batch_size)
+    return {
+        "steps": step,
+        "planned_steps": total,
+        "steps_per_epoch": n_per_epoch,
+        "epochs_done": step / n_per_epoch,
+        "stopped": stopped,
+        "final_loss": history[-1]["train_loss"] if history else None,
+        "val_pooled": history[-1]["val_pooled"] if history else None,
+        "best_val_pooled": best_val,
+        "history": history,
+        "accuracy": test["pooled"],
+        "per_slice": test["per_slice"],
+        "train_time_s": round(train_time, 3),
+    }
+

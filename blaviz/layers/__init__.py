@@ -1,0 +1,44 @@
+"""Token-mixer layers (``nn.Module``): the operators of :mod:`blaviz.ops` with their projections.
+
+=================  ===================================  ===========================================
+name               class                                state per layer (all heads), ``d`` = head dim
+=================  ===================================  ===========================================
+``bla``            :class:`BlurryWindowAttention`       ``2 N d H``
+``swa``            :class:`SlidingWindowAttention`      ``2 W d H``
+``softmax``        :class:`SoftmaxAttention`            ``2 T d H`` (grows with ``T``)
+``gsa``            :class:`GatedSlotAttention`          ``2 M d H``
+``gla``            :class:`GatedLinearAttention`        ``d^2 H``
+``linear``         :class:`LinearAttention`             ``d^2 H``
+``gated_deltanet`` :class:`GatedDeltaNet`               ``d^2 H``
+=================  ===================================  ===========================================
+
+``build_mixer(name, d_model, num_heads=..., **kwargs)`` makes one by name; ``BaseConv`` is the
+short-convolution mixer that precedes each of them in the MQAR model.
+"""
+from blaviz.layers.attention import (BlurryWindowAttention, SlidingWindowAttention, SoftmaxAttention,
+                                     resolve_bla_impl)
+from blaviz.layers.base import RMSNorm, TokenMixer
+from blaviz.layers.conv import BaseConv, ShortConv
+from blaviz.layers.recurrent import GatedDeltaNet, GatedLinearAttention, GatedSlotAttention, LinearAttention
+
+MIXERS = {
+    "bla": BlurryWindowAttention,
+    "swa": SlidingWindowAttention,
+    "softmax": SoftmaxAttention,
+    "gsa": GatedSlotAttention,
+    "gla": GatedLinearAttention,
+    "linear": LinearAttention,
+    "gated_deltanet": GatedDeltaNet,
+}
+
+
+def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
+    """``MIXERS[name](d_model, **kwargs)``, with a clear error for an unknown name."""
+    if name not in MIXERS:
+        raise ValueError(f"unknown mixer {name!r}; choose one of {tuple(MIXERS)}")
+    return MIXERS[name](d_model, **kwargs)
+
+
+__all__ = ["MIXERS", "build_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
+           "BlurryWindowAttention", "SlidingWindowAttention", "SoftmaxAttention", "GatedSlotAttention",
+           "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "resolve_bla_impl"]

@@ -1,0 +1,132 @@
+"""Token-mixer layers: shapes, state sizes, gradients, fast == naive, BLA at N = W == SWA."""
+import pytest
+import torch
+
+from blaviz.layers import MIXERS, BaseConv, ShortConv, build_mixer, resolve_bla_impl
+from blaviz.models import MixerLM
+from blaviz.state_size import state_size
+from tests.conftest import assert_close_rms
+
+D_MODEL, HEADS, HD = 24, 2, 12
+B, T = 2, 21
+
+CONFIGS = {
+    "bla": dict(window=8, resolution=3, chunk_size=8),
+    "swa": dict(window=5),
+    "softmax": dict(seq_len=T),
+    "gsa": dict(num_slots=4, chunk_size=8),
+    "gla": dict(chunk_size=8),
+    "linear": dict(),
+    "gated_deltanet": dict(chunk_size=8),
+}
+EXPECTED_STATE = {
+    "bla": state_size("bla", head_dim=HD, num_heads=HEADS, resolution=3),   # 2 N d H
+    "swa": 2 * 5 * HD * HEADS,
+    "softmax": 2 * T * HD * HEADS,
+    "gsa": 2 * 4 * HD * HEADS,
+    "gla": HD * HD * HEADS,
+    "linear": HD * HD * HEADS,
+    "gated_deltanet": HD * HD * HEADS,
+}
+
+
+def make(name, dtype=torch.float32, **over):
+    torch.manual_seed(0)
+    return build_mixer(name, D_MODEL, num_heads=HEADS, **{**CONFIGS[name], **over}).to(dtype)
+
+
+def test_every_mixer_is_covered():
+    assert set(CONFIGS) == set(MIXERS)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_shape_state_size_and_gradients(name):
+    layer = make(name)
+    x = torch.randn(B, T, D_MODEL, requires_grad=True)
+    y = layer(x)
+    assert y.shape == (B, T, D_MODEL)
+    assert torch.isfinite(y).all()
+    assert layer.state_size == EXPECTED_STATE[name]
+    assert layer.config()["mixer"] == name
+    y.square().mean().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for pname, p in layer.named_parameters():
+        assert p.grad is not None, f"{name}: no gradient reaches {pname}"
+        assert torch.isfinite(p.grad).all(), f"{name}: non-finite gradient in {pname}"
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_causal(name):
+    """Changing a later token never changes earlier outputs."""
+    layer = make(name, torch.float64)
+    x = torch.randn(B, T, D_MODEL, dtype=torch.float64)
+    x2 = x.clone()
+    x2[:, 13:] += torch.randn_like(x2[:, 13:])
+    y, y2 = layer(x), layer(x2)
+    assert torch.allclose(y[:, :13], y2[:, :13], atol=1e-12, rtol=0)
+    assert not torch.allclose(y[:, 13:], y2[:, 13:])
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_fast_equals_naive_layer(name):
+    """The layer's training path (impl='fast') equals the reference path (impl='naive'), float64."""
+    fast = make(name, torch.float64)
+    naive = make(name, torch.float64, impl="naive")
+    naive.load_state_dict(fast.state_dict())
+    x = torch.randn(B, T, D_MODEL, dtype=torch.float64)
+    assert_close_rms(fast(x), naive(x), 1e-11, what=name)
+
+
+def test_bla_at_full_resolution_is_swa():
+    W = 6
+    torch.manual_seed(0)
+    bla = build_mixer("bla", D_MODEL, num_heads=HEADS, window=W, resolution=W, chunk_size=8).double()
+    swa = build_mixer("swa", D_MODEL, num_heads=HEADS, window=W).double()
+    swa.load_state_dict(bla.state_dict())
+    x = torch.randn(B, T, D_MODEL, dtype=torch.float64)
+    assert_close_rms(bla(x), swa(x), 1e-11, what="BLA(N=W) vs SWA")
+    assert bla.state_size == swa.state_size
+
+
+def test_bla_impl_resolution_on_cpu():
+    assert resolve_bla_impl("auto", "cpu") == "chunk"
+    assert resolve_bla_impl("parallel", "cpu") == "parallel"
+    with pytest.raises(ValueError):
+        resolve_bla_impl("fastest", "cpu")
+    layer = make("bla")
+    assert layer.resolved_impl == "chunk"
+
+
+def test_bad_bla_config_fails_at_construction():
+    with pytest.raises(ValueError):
+        build_mixer("bla", D_MODEL, window=8, resolution=4)     # even N < W
+
+
+def test_unknown_mixer():
+    with pytest.raises(ValueError, match="unknown mixer"):
+        build_mixer("mamba9", D_MODEL)
+
+
+def test_short_conv_is_causal_depthwise():
+    conv = ShortConv(3, 4).double()
+    x = torch.zeros(1, 10, 3, dtype=torch.float64)
+    x[0, 5, 1] = 1.0
+    y = conv(x) - conv(torch.zeros_like(x))
+    nz = y.abs() > 0
+    assert nz[0, :5].sum() == 0                       # nothing before the impulse
+    assert nz[0, 9:].sum() == 0                       # kernel 4: positions 5..8 only
+    assert nz[0, :, [0, 2]].sum() == 0                # depthwise: channel 1 only
+    assert BaseConv(3)(x.float()).shape == x.shape
+
+
+@pytest.mark.parametrize("mlp_ratio", [0.0, 2.0])
+def test_model_shapes_and_state(mlp_ratio):
+    model = MixerLM(64, D_MODEL, "bla", dict(num_heads=HEADS, window=8, resolution=3), n_layers=2,
+                    mlp_ratio=mlp_ratio)
+    ids = torch.randint(0, 64, (B, T))
+    h = model(ids)
+    assert h.shape == (B, T, D_MODEL)
+    assert model.logits(h).shape == (B, T, 64)
+    assert model.state_size == EXPECTED_STATE["bla"]
+    assert len(model.mixers) == 2
+    assert model.logits(h[0, 0]).shape == (64,)
