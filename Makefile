@@ -35,8 +35,9 @@ browser:
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
+# nbval runs every notebook in book/ (outputs not compared: assertions live in the notebooks)
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval-lax book
+	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 book
 
 # serves _build/html on 127.0.0.1, opens every page in chromium with the network blocked;
 # screenshots go to _build/screenshots/
