@@ -366,7 +366,7 @@ def _graph_time(fn):
 
 def bench_decode(R, bw):
     import torch
-    from blaviz.ops.bla import BLAState, bla_step
+    from blaviz.ops.bla import BLAState, bla_step_reference as bla_step
     from blaviz.ops.bla.triton import bla_step_triton
     rows = []
     Bd = DECODE_BATCH

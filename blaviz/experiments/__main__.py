@@ -1,4 +1,4 @@
-"""Command line: ``python -m blaviz.experiments {mqar, analyze} ...``.
+"""Command line: ``python -m blaviz.experiments {mqar, regbench, analyze, steptime} ...``.
 
 Examples::
 
@@ -7,6 +7,12 @@ Examples::
     python -m blaviz.experiments mqar --preset paper --shard 0/4 --device cuda --concurrency 12
     python -m blaviz.experiments mqar --preset book --list             # the runs, nothing trained
     python -m blaviz.experiments analyze results/mqar/book/runs.jsonl
+    python -m blaviz.experiments regbench --preset ci                  # CPU, under a minute
+    python -m blaviz.experiments regbench --preset book --device cuda --concurrency 12
+    python -m blaviz.experiments analyze results/regbench/book/runs.jsonl --json summary.json
+
+``mqar`` and ``regbench`` take the same options and write the same JSON lines (``regbench``
+records add ``validity_accuracy`` and ``tv_distance``); ``analyze`` reads either kind.
 """
 from __future__ import annotations
 
@@ -30,14 +36,10 @@ def _names(text):
     return tuple(v.strip() for v in text.split(",")) if text else None
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m blaviz.experiments", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    m = sub.add_parser("mqar", help="run (or resume) an MQAR sweep")
+def _add_sweep_args(m, task: str) -> None:
+    """The options of a sweep subcommand (``mqar`` and ``regbench`` share them)."""
     m.add_argument("--preset", default="ci", help="ci | book | paper")
-    m.add_argument("--out", default=None, help="output folder (default results/mqar/<preset>)")
+    m.add_argument("--out", default=None, help=f"output folder (default results/{task}/<preset>)")
     m.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
     m.add_argument("--concurrency", type=int, default=1, help="runs trained at once, one process each")
     m.add_argument("--shard", default=None, help="i/n: keep every n-th run starting at i")
@@ -53,6 +55,24 @@ def main(argv=None) -> int:
     m.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     m.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads per process (default: 1 on the CPU, torch's own on a GPU)")
+
+
+def _is_regbench(paths) -> bool:
+    """Whether the first complete record of ``paths`` is a RegBench run."""
+    from blaviz.experiments.analysis import load_runs
+
+    runs = load_runs(*paths)
+    return bool(runs) and runs[0].get("task") == "regbench"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m blaviz.experiments", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for task, help_text in (("mqar", "run (or resume) an MQAR sweep"),
+                            ("regbench", "run (or resume) a RegBench sweep (in-context regular languages)")):
+        _add_sweep_args(sub.add_parser(task, help=help_text), task)
 
     st = sub.add_parser("steptime", help="time training steps of a preset's models (sizing a sweep)")
     st.add_argument("--preset", default="book")
@@ -70,6 +90,12 @@ def main(argv=None) -> int:
     a.add_argument("--json", default=None, help="also write the summary JSON here")
 
     args = parser.parse_args(argv)
+    if args.command == "analyze" and _is_regbench(args.paths):
+        from blaviz.experiments.regbench import report, save_summary
+        print(report(*args.paths))
+        if args.json:
+            save_summary(args.paths[0], args.json)
+        return 0
     if args.command == "analyze":
         from blaviz.experiments.analysis import report, save_summary
         th = _floats(args.thresholds)
@@ -78,7 +104,10 @@ def main(argv=None) -> int:
             save_summary(args.paths[0], args.json, thresholds=th)
         return 0
 
-    from blaviz.experiments.mqar import get_preset, sweep_specs
+    if args.command == "regbench":
+        from blaviz.experiments.regbench import get_preset, sweep_specs
+    else:
+        from blaviz.experiments.mqar import get_preset, sweep_specs
     from blaviz.experiments.sweep import finished_keys, parse_shard, run_sweep, select
 
     if args.command == "steptime":
@@ -103,7 +132,7 @@ def main(argv=None) -> int:
     preset = get_preset(args.preset)
     specs = sweep_specs(preset, mixers=_names(args.mixers), widths=_ints(args.widths),
                         lrs=_floats(args.lrs), seeds=_ints(args.seeds))
-    out = args.out or f"results/mqar/{preset.name}"
+    out = args.out or f"results/{args.command}/{preset.name}"
     shard = parse_shard(args.shard)
     device = args.device
     if device == "auto":

@@ -11,7 +11,9 @@
   at the budget stop and are written with ``"stopped": "time_limit"``; such lines do not count as
   finished, so a later call trains them again.
 
-Failures are appended to ``<out>/errors.jsonl`` and do not stop the sweep.
+Failures are appended to ``<out>/errors.jsonl`` and do not stop the sweep. The runner serves every
+task: a spec's ``task`` (``mqar`` when absent, or ``regbench``) names the module whose ``run_one``
+trains it.
 """
 from __future__ import annotations
 
@@ -112,9 +114,18 @@ def select(specs: list[dict], shard=(0, 1), done: set[str] = frozenset()) -> lis
 
 
 # ------------------------------------------------------------------------------- one run
+def _task_module(task: str):
+    """The module that trains a run of ``task`` (it defines ``run_one``): ``mqar`` or ``regbench``."""
+    import importlib
+
+    if task not in ("mqar", "regbench"):
+        raise ValueError(f"unknown task {task!r}")
+    return importlib.import_module(f"blaviz.experiments.{task}")
+
+
 def _run_spec(spec, preset, device, bla_impl, progress, time_limit_s, extra):
     """Train one run and return its full record (or an error record). Runs in a worker or in-process."""
-    from blaviz.experiments.mqar import run_one
+    run_one = _task_module(spec.get("task", "mqar")).run_one
 
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -160,7 +171,8 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
     def remaining():
         return None if time_budget_s is None else time_budget_s - (time.perf_counter() - t_start)
 
-    bar = tqdm(total=len(todo), desc=f"mqar/{preset.name}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc=f"{getattr(preset, 'task', 'mqar')}/{preset.name}", disable=not progress,
+               dynamic_ncols=True)
 
     def handle(rec):
         if "error" in rec:
@@ -173,7 +185,8 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
                 summary["time_limited"] += 1
             else:
                 summary["finished"] += 1
-            tqdm.write(f"{rec['key']}: acc={rec['accuracy']:.3f} state={rec['state_size']} "
+            tv = f" tv={rec['tv_distance']:.3f}" if "tv_distance" in rec else ""
+            tqdm.write(f"{rec['key']}: acc={rec['accuracy']:.3f}{tv} state={rec['state_size']} "
                        f"steps={rec['steps']} ({rec['stopped']}) {rec['wall_time_s']:.0f}s")
         bar.update(1)
 

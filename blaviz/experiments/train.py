@@ -10,7 +10,7 @@ optimisers and schedules:
 * evaluation on the validation sets every ``eval_every`` steps and at the end, stopping early once
   the pooled validation accuracy reaches ``early_stop``; ``history`` records, at each evaluation,
   the mean training loss since the previous one (``train_loss``) and the validation accuracy;
-* a final evaluation on the test sets.
+* a final evaluation on the test sets (plus a task's extra ``metrics``, if it reports any).
 
 Batches hold examples of one length (one group), in a shuffled order each epoch: no padding work.
 """
@@ -85,7 +85,11 @@ class Task:
 
     @torch.no_grad()
     def evaluate(self, model, sets: dict, *, device, batch_size: int = 256) -> dict:
-        """``{"pooled": acc over the pooled sets' scored tokens, "per_slice": {name: acc}}``."""
+        """``{"pooled": acc over the pooled sets' scored tokens, "per_slice": {name: acc}}``.
+
+        A task may add ``"metrics": {name: value}`` (e.g. RegBench's TV distance): :func:`train`
+        then records its numbers in ``history`` (as ``val_<name>``) and returns the test set's
+        as ``test_metrics``."""
         was_training = model.training
         model.eval()
         per, counts = {}, {}
@@ -132,6 +136,12 @@ def _epoch_batches(groups, batch_size: int, gen: torch.Generator) -> list[tuple[
         batches += [(gi, perm[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
     order = torch.randperm(len(batches), generator=gen).tolist()
     return [batches[i] for i in order]
+
+
+def _scalar_metrics(result: dict) -> dict:
+    """A task's optional extra evaluation numbers (``result["metrics"]``) for a history row,
+    prefixed ``val_`` (only plain numbers: per-slice dictionaries stay out of the history)."""
+    return {f"val_{k}": v for k, v in result.get("metrics", {}).items() if isinstance(v, (int, float))}
 
 
 def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool = True,
@@ -189,7 +199,7 @@ def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool =
                 val = task.evaluate(model, val_sets, device=device, batch_size=cfg.eval_batch_size)
                 best_val = max(best_val, val["pooled"])
                 history.append({"step": step, "train_loss": loss_val, "val_pooled": val["pooled"],
-                                "time_s": round(time.perf_counter() - t0, 2)})
+                                "time_s": round(time.perf_counter() - t0, 2), **_scalar_metrics(val)})
                 bar.set_postfix(loss=f"{loss_val:.3f}", val=f"{val['pooled']:.3f}")
                 if cfg.early_stop is not None and val["pooled"] >= cfg.early_stop:
                     stopped, done = "early_stop", True
@@ -203,7 +213,9 @@ def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool =
     bar.close()
     train_time = time.perf_counter() - t0
     test = task.evaluate(model, task.test_sets(), device=device, batch_size=cfg.eval_batch_size)
+    extra = {"test_metrics": test["metrics"]} if "metrics" in test else {}
     return {
+        **extra,
         "steps": step,
         "planned_steps": total,
         "steps_per_epoch": n_per_epoch,

@@ -7,7 +7,8 @@ against ``bla_step`` and under a CUDA graph.
 import pytest
 import torch
 
-from blaviz.ops.bla import BLAState, bla_chunk, bla_step
+from blaviz.ops.bla import BLAState, bla_chunk
+from blaviz.ops.bla import bla_step_reference as bla_step
 from tests.conftest import assert_close_rms
 
 pytestmark = [pytest.mark.gpu,

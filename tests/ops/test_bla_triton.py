@@ -153,3 +153,18 @@ def test_dispatch_and_validation():
     # float64 is delegated to the PyTorch chunked form
     o64, _ = bla_triton(q, k, v, 16, 5, chunk_size=16)
     assert o64.dtype == torch.float64 and torch.allclose(o64, ref)
+
+
+def test_public_step_dispatch_matches_reference():
+    """``bla_step(impl="triton")`` (interpreter on CPU) equals the reference step; bad impl rejected."""
+    from blaviz.ops.bla import bla_step
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(2, 1, 16, generator=g) for _ in range(3))
+    st_ref = st_tri = None
+    for _ in range(3):
+        o_ref, st_ref = bla_step(q, k, v, st_ref, 16, 7, impl="recurrent")
+        o_tri, st_tri = bla_step(q, k, v, st_tri, 16, 7, impl="triton")
+        assert_close_rms(o_tri, o_ref, 1e-5)
+    assert st_tri.position == st_ref.position == 3
+    with pytest.raises(ValueError, match="impl must be one of"):
+        bla_step(q, k, v, None, 16, 7, impl="fused")

@@ -13,10 +13,11 @@ auto       triton on CUDA, chunk elsewhere
 from __future__ import annotations
 
 from blaviz.ops.bla.chunk import bla_chunk
-from blaviz.ops.bla.naive import bla_attention_weights, bla_parallel, bla_recurrent, bla_step
+from blaviz.ops.bla.naive import bla_attention_weights, bla_parallel, bla_recurrent
+from blaviz.ops.bla.naive import bla_step as bla_step_reference
 from blaviz.ops.bla.state import IMPLS, BLAState, zero_state
 
-__all__ = ["bla_attention", "bla_step", "bla_recurrent", "bla_parallel", "bla_chunk",
+__all__ = ["bla_attention", "bla_step", "bla_step_reference", "bla_recurrent", "bla_parallel", "bla_chunk",
            "bla_attention_weights", "BLAState", "zero_state", "IMPLS"]
 
 
@@ -55,3 +56,27 @@ def bla_attention(q, k, v, window: int, resolution: int, *, num_slots: int | Non
         return bla_chunk(q, k, v, window, resolution, chunk_size=chunk_size, **kw)
     from blaviz.ops.bla.triton import bla_triton  # imported late: triton is optional on CPU
     return bla_triton(q, k, v, window, resolution, chunk_size=chunk_size, **kw)
+
+
+STEP_IMPLS = ("recurrent", "triton", "auto")
+
+
+def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
+             num_slots: int | None = None, scale: float | None = None, impl: str = "auto"):
+    """Decode one token per sequence from the bounded state (BLA_SPEC section 2).
+
+    Args:
+        q, k: ``[B, H, Dk]``; v: ``[B, H, Dv]``; ``state``: a :class:`BLAState` or None (empty).
+        impl: ``recurrent`` (the PyTorch reference step), ``triton`` (one fused kernel that reads
+            and writes the state once) or ``auto`` (``triton`` on CUDA, ``recurrent`` elsewhere).
+    Returns:
+        ``(o [B, H, Dv], new_state)``.
+    """
+    if impl not in STEP_IMPLS:
+        raise ValueError(f"impl must be one of {STEP_IMPLS}, got {impl!r}")
+    if impl == "auto":
+        impl = "triton" if q.is_cuda else "recurrent"
+    if impl == "recurrent":
+        return bla_step_reference(q, k, v, state, window, resolution, num_slots=num_slots, scale=scale)
+    from blaviz.ops.bla.triton import bla_step_triton  # imported late: triton is optional on CPU
+    return bla_step_triton(q, k, v, state, window, resolution, num_slots=num_slots, scale=scale)
