@@ -332,6 +332,12 @@ def chunk_matrices(window: int, resolution: int, num_slots: int | None, chunk_si
     C = _as_int("chunk_size", chunk_size)
     if C < 1:
         raise ValueError(f"chunk_size must be >= 1, got {C}")
+    return _chunk_matrices_cast(W, N, S, C, torch.device(device or "cpu"), dtype)
+
+
+@lru_cache(maxsize=128)
+def _chunk_matrices_cast(W: int, N: int, S: int, C: int, device: torch.device, dtype) -> ChunkMatrices:
+    # cached per device and dtype: a host-to-GPU copy on every call would synchronise the stream
     return _chunk_matrices_cpu(W, N, S, C).to(device=device, dtype=dtype)
 
 
