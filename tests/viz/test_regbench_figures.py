@@ -1,0 +1,119 @@
+"""Chapter 9 figures: the automaton drawing (and its slider), prompts, the state sweep, curves."""
+import math
+
+import numpy as np
+
+from blaviz.data.dfa import DFA, NUM_SYMBOLS
+from blaviz.data.regbench import PAD_ID, SEP_ID
+from blaviz.viz import figure_html
+from blaviz.viz import regbench as R
+
+MB = 1_000_000
+
+
+def dfa_from_edges(num_states, edges):
+    rows = [[-1] * NUM_SYMBOLS for _ in range(num_states)]
+    for (q, a), t in edges.items():
+        rows[q][a] = t
+    return DFA(num_states, tuple(sorted({a for _, a in edges})), tuple(map(tuple, rows)))
+
+
+# a self-loop (0 -a-> 0), a pair of opposite edges (0 <-> 1), two symbols on one edge (1 -c,e-> 2)
+TOY = dfa_from_edges(3, {(0, 0): 0, (0, 1): 1, (1, 4): 0, (1, 2): 2, (1, 3): 2, (2, 0): 0})
+
+
+def test_symbol_names_and_prompt_text():
+    assert [R.symbol_name(a) for a in (0, 17, SEP_ID, PAD_ID)] == ["a", "r", "|", "_"]
+    toks = [0, 1, SEP_ID, 2, SEP_ID, 0, 0, PAD_ID, PAD_ID]
+    assert R.format_prompt(toks) == "ab | c | aa"
+    assert R.format_prompt(toks, max_strings=2) == "ab | c | ... (1 more strings)"
+
+
+def test_state_positions_on_the_unit_circle():
+    pos = R.state_positions(5)
+    assert np.allclose(np.linalg.norm(pos, axis=1), 1.0)
+    assert np.allclose(pos[0], [0.0, 1.0])            # the start state on top
+    assert pos[1][0] > 0                               # then clockwise
+
+
+def test_automaton_figure_draws_every_edge():
+    fig = R.automaton_figure(TOY)
+    edges, labels, states = fig.data
+    assert [t.type for t in fig.data] == ["scatter"] * 3
+    # one arrow per (state, next state) pair, plus the start arrow
+    pairs = {(q, r) for q in range(TOY.num_states) for _, r in TOY.out_edges(q)}
+    arrows = fig.layout.annotations
+    assert len(arrows) == len(pairs) + 1 and arrows[-1].text == "start"
+    assert set(labels.text) == {"a", "b", "c,d", "e"}
+    assert len(labels.text) == len(pairs)
+    # one curve per pair, separated by gaps (NaN once compacted to float32)
+    assert int(np.isnan(np.asarray(edges.x, dtype=float)).sum()) == len(pairs)
+    assert np.asarray(edges.x).dtype == np.float32
+    assert list(states.text) == ["0", "1", "2"]
+    assert states.marker.color[0] != states.marker.color[1]          # the start state stands out
+    # arrowheads end outside the state discs, and the tails are not on top of the heads
+    pos = R.state_positions(3)
+    for a in arrows[:-1]:
+        head = np.array([a.x, a.y])
+        assert np.linalg.norm(pos - head, axis=1).min() > R.NODE_RADIUS * 0.9
+        assert math.hypot(a.x - a.ax, a.y - a.ay) >= 0.05
+    assert fig.layout.yaxis.scaleanchor == "x"
+
+
+def test_automaton_slider_swaps_traces_and_arrows():
+    seeds = (0, 1, 2)
+    fig = R.automaton_slider(seeds, active=1)
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["0", "1", "2"]
+    assert len(fig.data) == 3 * len(seeds)
+    for i, step in enumerate(steps):
+        visible = step.args[0]["visible"]
+        assert visible == [3 * i <= k < 3 * (i + 1) for k in range(9)]
+        update = step.args[1]
+        dfa = R.sample_automaton(seeds[i])
+        pairs = {(q, r) for q in range(dfa.num_states) for _, r in dfa.out_edges(q)}
+        assert len(update["annotations"]) == len(pairs) + 1
+        assert update["title"]["text"].startswith(f"seed {seeds[i]}: {dfa.num_states} states")
+    assert [k for k, t in enumerate(fig.data) if t.visible] == [3, 4, 5]
+    assert len(fig.layout.annotations) == len(steps[1].args[1]["annotations"])   # the active step's arrows
+    assert len(figure_html(fig)) < 0.3 * MB
+
+
+def test_live_automaton_for_seed_respects_max_states():
+    for seed in range(5):
+        fig = R.automaton_for_seed(seed, max_states=5)
+        assert len(fig.data[2].x) <= 5
+        assert fig.layout.title.text.startswith(f"seed {seed}:")
+
+
+ROWS = [
+    {"mixer": "swa", "state_size": 1024, "validity": 0.5, "tv": 0.6, "config": "W=8"},
+    {"mixer": "swa", "state_size": 4096, "validity": 0.8, "tv": 0.4, "config": "W=32"},
+    {"mixer": "bla", "state_size": 896, "validity": 0.6, "tv": 0.5, "config": "W=128,N=7"},
+    {"mixer": "gla", "state_size": 2048, "validity": 0.3, "tv": 0.7, "config": "H=2"},
+]
+
+
+def test_state_sweep_figure():
+    refs = {"in-context 3-gram": {"validity": 0.9, "tv": 0.3}, "most frequent": {"validity": 0.1, "tv": None}}
+    fig = R.state_sweep_figure(ROWS, references=refs, title="t")
+    names = [t.name for t in fig.data]
+    assert names == ["BLA", "BLA", "SWA", "SWA", "GLA", "GLA"]               # colour order, two panels each
+    swa = fig.data[2]
+    assert list(swa.x) == [1024.0, 4096.0] and np.allclose(swa.y, [0.5, 0.8])
+    assert fig.data[3].yaxis == "y2" and np.allclose(fig.data[3].y, [0.6, 0.4])
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
+    assert len(fig.layout.shapes) == 3                     # 3-gram in both panels, "most frequent": validity only
+    assert [t.showlegend for t in fig.data] == [True, False] * 3
+
+
+def test_training_curves_and_positions():
+    rec = {"mixer": "swa", "mixer_kwargs": {"window": 32}, "per_slice": {"pos 0-31": 0.7, "pos 32-63": 0.8},
+           "history": [{"step": 50, "train_loss": 2.5, "val_validity": 0.4, "val_pooled": 0.4},
+                       {"step": 100, "train_loss": 2.0, "val_validity": 0.7, "val_pooled": 0.7}]}
+    fig = R.training_curves_figure([rec, dict(rec, history=[])])
+    assert len(fig.data) == 2 and fig.data[0].name == "SWA window=32"
+    assert list(fig.data[0].x) == [50, 100] and np.allclose(fig.data[1].y, [2.5, 2.0])
+    fig = R.position_figure([rec], references={"3-gram": {"pos 0-31": 0.8, "pos 32-63": 0.9}})
+    assert [t.type for t in fig.data] == ["bar", "scatter"]
+    assert list(fig.data[0].x) == ["pos 0-31", "pos 32-63"]
