@@ -47,3 +47,12 @@ def nan_poisoned_empty(monkeypatch):
     monkeypatch.setattr(torch, "empty", empty)
     monkeypatch.setattr(torch, "empty_like", empty_like)
     yield
+
+
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: tiny float64 matrices only lose time to extra threads (a lot on a loaded machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -22,8 +22,8 @@ from functools import lru_cache
 
 import torch
 
-from blaviz.data.mqar import MQAR_TEST_SLICES, MQAR_TRAIN_MIX, make_mqar, mqar_test_slices, mqar_train_set
-from blaviz.experiments.train import Task, TrainConfig, train
+from blaviz.data.mqar import MQAR_TEST_SLICES, MQAR_TRAIN_MIX, mqar_test_slices, mqar_train_set
+from blaviz.experiments.train import Task, TrainConfig, base_record, train
 
 # --------------------------------------------------------------------------------------- data
 
@@ -243,21 +243,11 @@ def run_one(spec: dict, preset: Preset, *, device="cpu", progress=True, bla_impl
     device = torch.device(device)
     model = build_model(preset, spec, bla_impl=bla_impl)
     model.to(device)
-    mixer = model.mixers[0]
     cfg = TrainConfig(lr=spec["lr"], seed=spec["seed"], **preset.train)
     out = train(model, MQARTask(preset.data), cfg, device=device, progress=progress,
                 desc=spec["key"].split("/", 1)[1][:48], time_limit_s=time_limit_s)
-    rec = {
-        "key": spec["key"], "task": "mqar", "preset": preset.name, "preset_hash": spec["preset_hash"],
-        "mixer": spec["mixer"], "mixer_kwargs": spec["mixer_kwargs"], "mixer_config": mixer.config(),
-        "d_model": spec["d_model"], "n_layers": preset.n_layers, "num_heads": mixer.num_heads,
-        "head_dim": mixer.head_dim, "state_size": model.state_size,
-        "state_size_convention": "per layer, all heads, real numbers (BLA_SPEC section 7)",
-        "n_params": model.num_params(), "lr": spec["lr"], "seed": spec["seed"],
-        "train_config": cfg.to_dict(), "data": asdict(preset.data),
-        "accuracy": out.pop("accuracy"), "per_slice": out.pop("per_slice"), **out,
-    }
-    if spec["mixer"] == "bla":
-        rec["bla_impl"] = mixer.resolved_impl
+    rec = {**base_record(spec, task="mqar", preset_name=preset.name, n_layers=preset.n_layers,
+                         model=model, cfg=cfg, data=asdict(preset.data)),
+           "accuracy": out.pop("accuracy"), "per_slice": out.pop("per_slice"), **out}
     return rec
 

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 
 from blaviz.data.regbench import (IGNORE_INDEX, NUM_SYMBOLS, VOCAB_SIZE, RegBenchData, make_regbench,
                                   tv_distance)
-from blaviz.experiments.train import Task, TrainConfig, train
+from blaviz.experiments.train import Task, TrainConfig, base_record, train
 
 __all__ = ["RegBenchSetup", "RegBenchTask", "generate", "length_groups", "RegBenchPreset", "PRESETS",
            "get_preset", "sweep_specs", "build_model", "run_one", "run_key", "preset_hash", "position_scores",
@@ -457,19 +457,13 @@ def run_one(spec: dict, preset: RegBenchPreset, *, device="cpu", progress=True, 
     device = torch.device(device)
     model = build_model(preset, spec, bla_impl=bla_impl)
     model.to(device)
-    mixer = model.mixers[0]
     cfg = TrainConfig(lr=spec["lr"], seed=spec["seed"], **preset.train)
     out = train(model, RegBenchTask(preset.setup), cfg, device=device, progress=progress,
                 desc=spec["key"].split("/", 2)[2][:48], time_limit_s=time_limit_s)
     test = out.pop("test_metrics")
     rec = {
-        "key": spec["key"], "task": "regbench", "preset": preset.name, "preset_hash": spec["preset_hash"],
-        "mixer": spec["mixer"], "mixer_kwargs": spec["mixer_kwargs"], "mixer_config": mixer.config(),
-        "d_model": spec["d_model"], "n_layers": preset.n_layers, "num_heads": mixer.num_heads,
-        "head_dim": mixer.head_dim, "state_size": model.state_size,
-        "state_size_convention": "per layer, all heads, real numbers (BLA_SPEC section 7)",
-        "n_params": model.num_params(), "lr": spec["lr"], "seed": spec["seed"],
-        "train_config": cfg.to_dict(), "data": asdict(preset.setup),
+        **base_record(spec, task="regbench", preset_name=preset.name, n_layers=preset.n_layers,
+                      model=model, cfg=cfg, data=asdict(preset.setup)),
         "accuracy": out.pop("accuracy"), "per_slice": out.pop("per_slice"),
         "validity_accuracy": test["validity"], "tv_distance": test["tv"], "test_loss": test["loss"],
         "tv_by_position": test["tv_by_position"], "scored_positions": test["scored_positions"],
@@ -478,8 +472,6 @@ def run_one(spec: dict, preset: RegBenchPreset, *, device="cpu", progress=True, 
         **out,
     }
     rec["ms_per_step"] = round(1000 * rec["train_time_s"] / max(rec["steps"], 1), 2)
-    if spec["mixer"] == "bla":
-        rec["bla_impl"] = mixer.resolved_impl
     return rec
 
 

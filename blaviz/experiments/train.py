@@ -230,3 +230,24 @@ def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool =
         "train_time_s": round(train_time, 3),
     }
 
+
+
+def base_record(spec: dict, *, task: str, preset_name: str, n_layers: int, model, cfg: TrainConfig,
+                data: dict) -> dict:
+    """The fields every task's JSON line shares: the run, the mixer, its state, the training setup.
+
+    Call it after training: a BLA mixer resolves its implementation (``auto``) at its first call.
+    """
+    mixer = model.mixers[0]
+    rec = {
+        "key": spec["key"], "task": task, "preset": preset_name, "preset_hash": spec["preset_hash"],
+        "mixer": spec["mixer"], "mixer_kwargs": spec["mixer_kwargs"], "mixer_config": mixer.config(),
+        "d_model": spec["d_model"], "n_layers": n_layers, "num_heads": mixer.num_heads,
+        "head_dim": mixer.head_dim, "state_size": model.state_size,
+        "state_size_convention": "per layer, all heads, real numbers (BLA_SPEC section 7)",
+        "n_params": model.num_params(), "lr": spec["lr"], "seed": spec["seed"],
+        "train_config": cfg.to_dict(), "data": data,
+    }
+    if spec["mixer"] == "bla":
+        rec["bla_impl"] = mixer.resolved_impl
+    return rec

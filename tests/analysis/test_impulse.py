@@ -16,13 +16,7 @@ from blaviz.ops.bla import bla_recurrent
 CONFIGS = [(16, 5), (16, 16), (9, 9), (9, 3), (8, 8), (12, 1), (64, 9), (64, 63)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny float64 matrices: extra intra-op threads only cost time (a lot on a loaded machine)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def last_window(x, t, W):

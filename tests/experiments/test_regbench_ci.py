@@ -16,12 +16,7 @@ from blaviz.experiments.regbench import (RegBenchSetup, RegBenchTask, baselines,
 from blaviz.experiments.sweep import finished_keys, read_records, run_sweep, select
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def micro_preset(**train):

@@ -1,7 +1,6 @@
 """The figure builders of chapters 2 and 3: traces, slider steps, sizes, live-slider inputs."""
 import numpy as np
 import pytest
-import torch
 
 from blaviz.analysis.weights import resolution_grid
 from blaviz.viz import figure_html
@@ -11,12 +10,7 @@ from blaviz.viz import window as Wn
 MB = 1_000_000
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def slider_steps(fig):

@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-import torch
 
 from blaviz.data.mqar import make_mqar
 from blaviz.experiments.analysis import best_over_lr, load_runs

@@ -102,7 +102,6 @@ class ChunkConsts:
 
 @lru_cache(maxsize=32)
 def _chunk_consts_cpu(W: int, N: int, S: int, C: int, tail: int) -> dict:
-    f64 = torch.float64
     NP, SP = pow2_at_least_32(N), pow2_at_least_32(S)
     m = chunk_matrices(W, N, S, C)
     sw = swap_index(W, N)
