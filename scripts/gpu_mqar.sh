@@ -65,25 +65,8 @@ if [ "$MODE" = sweep ]; then
     $PY -m blaviz.experiments analyze "$OUT/runs.jsonl" --json "$OUT/summary.json"
   } 2>&1 | tee "$OUT/sweep.log"
   T1=$(date +%s)
-  $PY - "$OUT" "$START" "$((T1 - T0))" "$CMD" <<'EOF'
-import json, sys, platform, subprocess, os, torch
-out, start, wall, cmd = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
-try:
-    import triton; tv = triton.__version__
-except Exception:
-    tv = None
-try:
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                         capture_output=True, text=True).stdout.strip()
-except OSError:
-    smi = None
-json.dump({"command": cmd, "script": "scripts/gpu_mqar.sh sweep", "started_utc": start, "wall_time_s": wall,
-           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "nvidia_smi": smi, "torch": torch.__version__,
-           "triton": tv, "python": platform.python_version(),
-           "git_commit": os.environ.get("BLAVIZ_GIT_COMMIT", "unknown"),
-           "git_dirty": os.environ.get("BLAVIZ_GIT_DIRTY", "unknown")},
-          open(f"{out}/provenance.json", "w"), indent=1)
-EOF
+  $PY -m blaviz.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_mqar.sh sweep" \
+      --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl"
   exit 0
 fi
 echo "usage: $0 smoke|sweep [PRESET]" >&2

@@ -59,32 +59,7 @@ EOF
   $PY -m blaviz.experiments analyze "$OUT/runs.jsonl" --json "$OUT/summary.json"
 } 2>&1 | tee "$OUT/sweep.log"
 T1=$(date +%s)
-$PY - "$OUT" "$START" "$((T1 - T0))" "$CMD" "$PRESET" <<'EOF'
-import json, os, platform, subprocess, sys
-import torch
-out, start, wall, cmd, preset = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
-try:
-    import triton; tv = triton.__version__
-except Exception:
-    tv = None
-try:
-    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
-                         capture_output=True, text=True).stdout.strip()
-except OSError:
-    smi = None
-from blaviz.experiments.regbench import get_preset
-from blaviz.experiments.sweep import read_records
-recs = read_records(os.path.join(out, "runs.jsonl"))
-json.dump({"command": cmd, "script": "scripts/gpu_regbench.sh", "preset": get_preset(preset).describe(),
-           "started_utc": start, "wall_time_s": wall,
-           "runs_complete": sum(1 for r in recs if r.get("stopped") != "time_limit"),
-           "runs_time_limited": sum(1 for r in recs if r.get("stopped") == "time_limit"),
-           "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "nvidia_smi": smi,
-           "torch": torch.__version__, "triton": tv, "python": platform.python_version(),
-           "git_commit": os.environ.get("BLAVIZ_GIT_COMMIT", "unknown"),
-           "git_dirty": os.environ.get("BLAVIZ_GIT_DIRTY", "unknown")},
-          open(os.path.join(out, "provenance.json"), "w"), indent=1)
-print(f"[gpu_regbench] wrote {out}/provenance.json ({len(recs)} lines in runs.jsonl, {wall}s)")
-EOF
+$PY -m blaviz.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_regbench.sh" \
+    --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "regbench:$PRESET"
 rm -rf "$OUT/.triton_cache"
 exit 0

@@ -1,52 +1,16 @@
 """Provenance and small helpers shared by the CPU and GPU benchmarks."""
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import platform
-import subprocess
 import sys
 
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=os.path.dirname(os.path.abspath(__file__)))
-        return out.stdout.strip() or None if out.returncode == 0 else None
-    except Exception:  # pragma: no cover - no git
-        return None
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from blaviz.provenance import provenance as _provenance
 
 
 def provenance(command: str | None = None) -> dict:
-    import torch
-    info = {
-        "command": command or " ".join(["python -m blaviz.bench"] + sys.argv[1:]),
-        "git_commit": git_commit(),
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-    }
-    try:
-        import triton
-        info["triton"] = triton.__version__
-    except ImportError:
-        info["triton"] = None
-    return info
+    """The shared record (:mod:`blaviz.provenance`) with the benchmark's command line."""
+    return _provenance(command or " ".join(["python -m blaviz.bench"] + sys.argv[1:]))
 
 
 def save_json(path: str, payload: dict) -> None:

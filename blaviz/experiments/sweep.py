@@ -24,13 +24,14 @@ import multiprocessing as mp
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 
 import torch
+
+from blaviz.provenance import git_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,16 +70,8 @@ def append_record(path, rec: dict) -> None:
 
 
 def git_info() -> dict:
-    """Commit of the code that ran (``dirty`` when the working tree differs from it)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                                text=True, timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--", "blaviz"], cwd=REPO_ROOT,
-                                capture_output=True, text=True, timeout=10, check=True).stdout
-        return {"git_commit": commit, "git_dirty": bool(status.strip())}
-    except Exception:
-        return {"git_commit": os.environ.get("BLAVIZ_GIT_COMMIT", "unknown"),
-                "git_dirty": os.environ.get("BLAVIZ_GIT_DIRTY", "unknown")}
+    """Commit of the code that ran (``dirty`` when the library differs from it)."""
+    return git_state(REPO_ROOT)
 
 
 def environment(device) -> dict:
