@@ -20,9 +20,10 @@ from blaviz.ops.gla import gla_attention
 from blaviz.ops.gsa import gsa_attention
 from blaviz.ops.kernel_slot import gsa_constant_gate_kernel, kernel_slot_attention
 from blaviz.ops.linear import linear_attention
+from blaviz.ops.mamba2 import ssd_attention
 from blaviz.ops.softmax import softmax_attention
 from blaviz.ops.swa import sliding_window_attention
 
 __all__ += ["softmax_attention", "sliding_window_attention", "linear_attention", "gla_attention",
             "gsa_attention", "abc_attention", "gated_delta_rule", "kernel_slot_attention",
-            "gsa_constant_gate_kernel"]
+            "gsa_constant_gate_kernel", "ssd_attention"]

@@ -10,6 +10,7 @@ name               class                                state per layer (all hea
 ``gla``            :class:`GatedLinearAttention`        ``d^2 H``
 ``linear``         :class:`LinearAttention`             ``d^2 H``
 ``gated_deltanet`` :class:`GatedDeltaNet`               ``d^2 H``
+``mamba2``         :class:`Mamba2Mixer`                 ``N d H`` (``N`` = ``d_state``)
 =================  ===================================  ===========================================
 
 ``build_mixer(name, d_model, num_heads=..., **kwargs)`` makes one by name; ``BaseConv`` is the
@@ -19,6 +20,7 @@ from blaviz.layers.attention import (BlurryWindowAttention, SlidingWindowAttenti
                                      resolve_bla_impl)
 from blaviz.layers.base import RMSNorm, TokenMixer
 from blaviz.layers.conv import BaseConv, ShortConv
+from blaviz.layers.mamba2 import Mamba2Mixer
 from blaviz.layers.recurrent import GatedDeltaNet, GatedLinearAttention, GatedSlotAttention, LinearAttention
 
 MIXERS = {
@@ -29,6 +31,7 @@ MIXERS = {
     "gla": GatedLinearAttention,
     "linear": LinearAttention,
     "gated_deltanet": GatedDeltaNet,
+    "mamba2": Mamba2Mixer,
 }
 
 
@@ -41,4 +44,4 @@ def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
 
 __all__ = ["MIXERS", "build_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
            "BlurryWindowAttention", "SlidingWindowAttention", "SoftmaxAttention", "GatedSlotAttention",
-           "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "resolve_bla_impl"]
+           "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "Mamba2Mixer", "resolve_bla_impl"]

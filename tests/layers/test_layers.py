@@ -18,6 +18,7 @@ CONFIGS = {
     "gla": dict(chunk_size=8),
     "linear": dict(),
     "gated_deltanet": dict(chunk_size=8),
+    "mamba2": dict(d_state=5),
 }
 EXPECTED_STATE = {
     "bla": state_size("bla", head_dim=HD, num_heads=HEADS, resolution=3),   # 2 N d H
@@ -27,6 +28,7 @@ EXPECTED_STATE = {
     "gla": HD * HD * HEADS,
     "linear": HD * HD * HEADS,
     "gated_deltanet": HD * HD * HEADS,
+    "mamba2": 5 * HD * HEADS,
 }
 
 
