@@ -73,9 +73,12 @@ def hardware() -> dict:
 
 
 def provenance(command: str, **extra) -> dict:
-    """Everything above plus the command and the date (UTC); ``extra`` fields are added as given."""
+    """Everything above plus the command, the date (UTC) and ``commit`` (the code's commit, also
+    under ``git_commit``); ``extra`` fields are added as given."""
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    return {"command": command, "date": now, **git_state(), **software(), **hardware(), **extra}
+    state = git_state()
+    return {"command": command, "date": now, "commit": state["git_commit"], **state, **software(),
+            **hardware(), **extra}
 
 
 def run_counts(runs_path: str | Path) -> dict:

@@ -24,7 +24,7 @@ def test_cli_writes_counts_and_preset(tmp_path):
     assert info["command"] == "python -m x" and info["wall_time_s"] == 12
     assert (info["runs_lines"], info["runs_complete"], info["runs_time_limited"]) == (2, 1, 1)
     assert info["preset"]["name"] == "ci"
-    for key in ("date", "git_commit", "python", "torch", "triton", "cpu", "gpu"):
+    for key in ("date", "commit", "git_commit", "python", "torch", "triton", "cpu", "gpu"):
         assert key in info
 
 

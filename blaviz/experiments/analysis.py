@@ -131,10 +131,15 @@ def report(*paths, thresholds=(0.5, 0.8, 0.9)) -> str:
 
 def save_summary(path_in, path_out, thresholds=(0.5, 0.8, 0.9)) -> dict:
     """Write the best-over-lr rows and efficiency numbers as JSON (what the book reads)."""
-    rows = best_over_lr(load_runs(path_in))
+    runs = load_runs(path_in)
+    rows = best_over_lr(runs)
     widths = sorted({r["d_model"] for r in rows})
     metrics = [None] + (_slice_order(rows[0]["per_slice"]) if rows else [])
     eff = [state_efficiency(rows, th, d, metric=m) for d in widths for m in metrics for th in thresholds]
-    data = {"source": str(path_in), "rows": rows, "state_efficiency": eff}
+    # the summary says how it was made: its source, the commits of the runs in it, this command
+    commits = sorted({str(r.get("git_commit")) for r in runs})
+    data = {"source": str(path_in), "commit": commits,
+            "command": f"python -m blaviz.experiments analyze {path_in} --json {path_out}",
+            "rows": rows, "state_efficiency": eff}
     Path(path_out).write_text(json.dumps(data, indent=1, sort_keys=True))
     return data
