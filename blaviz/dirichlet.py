@@ -278,6 +278,7 @@ class ChunkMatrices:
     * ``rot_cos, rot_sin [C, N]``: tables for ``P^delta`` (``delta`` = row).
     * ``step [N, N]``: ``P``; ``chunk_rot_cos, chunk_rot_sin [N]``: tables for ``P^C``.
     * ``swap [N]``: see :func:`swap_index`; ``causal [C, C]``: ``1`` where ``j <= i``.
+    * ``slot_lags [S]``: ``s_j``, for the start-of-sequence mask (kept float64 by :meth:`to`).
     """
 
     read_prev: torch.Tensor
@@ -292,10 +293,11 @@ class ChunkMatrices:
     chunk_rot_sin: torch.Tensor
     swap: torch.Tensor
     causal: torch.Tensor
+    slot_lags: torch.Tensor
 
     def to(self, device=None, dtype=None) -> "ChunkMatrices":
         def cast(t):
-            if t.is_floating_point():
+            if t.is_floating_point() and t is not self.slot_lags:  # lags are compared, not multiplied
                 return t.to(device=device, dtype=dtype)
             return t.to(device=device)
         return ChunkMatrices(**{k: cast(v) for k, v in self.__dict__.items()})
@@ -317,6 +319,7 @@ def _chunk_matrices_cpu(W: int, N: int, S: int, C: int) -> ChunkMatrices:
         chunk_rot_cos=c_cos[0], chunk_rot_sin=c_sin[0],
         swap=swap_index(W, N),
         causal=torch.tril(torch.ones(C, C, dtype=torch.float64)),
+        slot_lags=slot_lags(W, S),
     )
 
 

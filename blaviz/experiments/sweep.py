@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from blaviz.provenance import git_state
+from blaviz.provenance import git_state, software
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,18 +75,13 @@ def git_info() -> dict:
 
 
 def environment(device) -> dict:
-    """Versions and hardware, recorded with every run."""
+    """Versions and hardware, recorded with every run (the keys of the run records' schema)."""
     device = torch.device(device)
-    try:
-        import triton
-        triton_version = triton.__version__
-    except Exception:
-        triton_version = None
-    env = {"device": str(device), "torch_version": torch.__version__, "triton_version": triton_version,
-           "python_version": platform.python_version(), "hostname": platform.node(),
-           "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-           "cpu_threads": torch.get_num_threads()}
-    return env
+    sw = software()
+    return {"device": str(device), "torch_version": sw["torch"], "triton_version": sw["triton"],
+            "python_version": sw["python"], "hostname": platform.node(),
+            "gpu_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "cpu_threads": torch.get_num_threads()}
 
 
 def parse_shard(text: str | None) -> tuple[int, int]:

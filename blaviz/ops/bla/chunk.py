@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import torch
 
-from blaviz.dirichlet import ChunkMatrices, chunk_matrices, rotate, slot_lags
+from blaviz.dirichlet import ChunkMatrices, chunk_matrices, rotate
 from blaviz.ops.bla.state import BLAState, check_inputs, compute_dtype
 
 
-def _chunk(q, k, v, F, G, m: ChunkMatrices, lags, t0, scale):
+def _chunk(q, k, v, F, G, m: ChunkMatrices, t0, scale):
     """One chunk on ``[B, H, C, D]`` tensors; returns ``(o, F_next, G_next)``."""
     C = q.shape[2]
     kp = m.erase_inv @ (k - m.read_prev @ F)
@@ -32,7 +32,7 @@ def _chunk(q, k, v, F, G, m: ChunkMatrices, lags, t0, scale):
     x = rotate(x, m.rot_cos, m.rot_sin, m.swap)
     scores = (x @ m.slot_read) * scale
     t = t0 + torch.arange(C, device=q.device)
-    scores = scores.masked_fill(lags[None, :] > t[:, None], float("-inf"))
+    scores = scores.masked_fill(m.slot_lags[None, :] > t[:, None], float("-inf"))
     p = torch.softmax(scores, dim=-1)
     # the transpose of rot_delta is rot_{-delta}: cos is even, the swapped sine term flips sign
     u = rotate(p @ m.slot_read.transpose(0, 1), m.rot_cos, -m.rot_sin, m.swap)
@@ -65,14 +65,13 @@ def bla_chunk(q, k, v, window: int, resolution: int, *, num_slots: int | None = 
         G = torch.zeros(B, H, N, Dv, device=dev, dtype=cd)
     else:
         F, G = initial_state.key_freq.to(cd), initial_state.value_freq.to(cd)
-    lags = slot_lags(W, S).to(dev)
     full = chunk_matrices(W, N, S, chunk_size, device=dev, dtype=cd)
     outs = []
     for start in range(0, T, chunk_size):
         c = min(chunk_size, T - start)
         m = full if c == chunk_size else chunk_matrices(W, N, S, c, device=dev, dtype=cd)
         sl = slice(start, start + c)
-        o, F, G = _chunk(qh[:, :, sl], kh[:, :, sl], vh[:, :, sl], F, G, m, lags, t0 + start, scale)
+        o, F, G = _chunk(qh[:, :, sl], kh[:, :, sl], vh[:, :, sl], F, G, m, t0 + start, scale)
         outs.append(o)
     o = torch.cat(outs, dim=2).transpose(1, 2).to(q.dtype)
     return o, (BLAState(F, G, t0 + T) if output_final_state else None)

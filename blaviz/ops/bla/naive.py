@@ -5,6 +5,8 @@ Both compute in float64 for float64 inputs and in float32 otherwise, and return 
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from blaviz.dirichlet import (dirichlet_kernel, erasure_matrix, read_code, rotation_matrix,
@@ -18,7 +20,7 @@ def _heads_first(*xs, dtype):
 
 
 class _StepConstants:
-    """The fixed vectors of the recurrence, cast once per call."""
+    """The fixed vectors of the recurrence (cached per configuration, device and dtype: see below)."""
 
     def __init__(self, W, N, S, device, dtype):
         self.r_old = read_code(W, N, [W - 1])[0].to(device, dtype)      # reads the leaving token
@@ -26,6 +28,12 @@ class _StepConstants:
         self.P = rotation_matrix(W, N, 1).to(device, dtype)             # one step of time
         self.slots = read_code(W, N, slot_lags(W, S)).to(device, dtype)  # [S, N] slot reads
         self.lags = slot_lags(W, S).to(device)
+
+
+@lru_cache(maxsize=64)
+def _step_constants(W, N, S, device, dtype) -> _StepConstants:
+    # decoding calls bla_step once per token: build the trig tables once, not every step
+    return _StepConstants(W, N, S, device, dtype)
 
 
 def _step(q, k, v, F, G, t, c, scale):
@@ -57,7 +65,7 @@ def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
     B, H, Dk = q.shape
     if state is None:
         state = zero_state(B, H, N, Dk, v.shape[-1], device=q.device, dtype=cd)
-    c = _StepConstants(W, N, S, q.device, cd)
+    c = _step_constants(W, N, S, q.device, cd)
     o, F, G = _step(q.to(cd), k.to(cd), v.to(cd), state.key_freq.to(cd), state.value_freq.to(cd), t, c, scale)
     return o.to(q.dtype), BLAState(F, G, t + 1)
 
@@ -77,7 +85,7 @@ def bla_recurrent(q, k, v, window: int, resolution: int, *, num_slots: int | Non
     B, T, H, Dk = q.shape
     st = initial_state or zero_state(B, H, N, Dk, v.shape[-1], device=q.device, dtype=cd)
     F, G = st.key_freq.to(cd), st.value_freq.to(cd)
-    c = _StepConstants(W, N, S, q.device, cd)
+    c = _step_constants(W, N, S, q.device, cd)
     qh, kh, vh = _heads_first(q, k, v, dtype=cd)
     outs = []
     for i in range(T):
