@@ -93,7 +93,9 @@ def test_process_pool(tmp_path):
 def test_cli_list_and_analyze(tmp_path, capsys):
     assert main(["mqar", "--preset", "book", "--list", "--out", str(tmp_path), "--mixers", "swa"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 12 and all(l.startswith("todo book/swa(") for l in lines)   # 6 windows x 2 lrs
+    # d_model 64: 6 windows x 2 lrs; d_model 128: 4 windows x 2 lrs
+    assert len(lines) == 20 and all(l.startswith("todo book/swa(") for l in lines)
+    assert sum("/d128/" in l for l in lines) == 8
     run = {"key": "k", "mixer": "swa", "mixer_kwargs": {"window": 8}, "d_model": 16, "lr": 1e-3, "seed": 0,
            "state_size": 256, "accuracy": 0.5, "per_slice": {"64x4": 0.5}, "steps": 3, "stopped": "steps"}
     (tmp_path / "runs.jsonl").write_text(json.dumps(run) + "\n")
