@@ -124,10 +124,15 @@ def dirichlet_kernel(x, resolution: int, window: int) -> torch.Tensor:
     x = _as_float64(x)
     has_nyq = N == W and W % 2 == 0
     n_sym = N - 1 if has_nyq else N          # odd number of symmetric frequencies
-    den = torch.sin(math.pi * x / W)
-    near = den.abs() < 1e-7                  # x ~ kW: use the limit n_sym * (-1)^(k (n_sym - 1)) = n_sym
-    safe = torch.where(near, torch.ones_like(den), den)
-    sym = torch.where(near, torch.full_like(x, float(n_sym)), torch.sin(math.pi * n_sym * x / W) / safe)
+    # With an odd number of frequencies the symmetric part has period W, so reduce x to [-W/2, W/2]
+    # first: sin(pi x / W) near x = kW (k != 0) would otherwise carry the absolute rounding of a
+    # large argument, and dividing by it loses digits (5e-11 on a fine grid). After the reduction
+    # numerator and denominator are small together and the ratio keeps full relative precision.
+    xr = x - W * torch.round(x / W)
+    den = torch.sin(math.pi * xr / W)
+    at_zero = den == 0                       # xr = 0 exactly: the limit n_sym
+    safe = torch.where(at_zero, torch.ones_like(den), den)
+    sym = torch.where(at_zero, torch.full_like(x, float(n_sym)), torch.sin(math.pi * n_sym * xr / W) / safe)
     out = sym / W
     if has_nyq:
         out = out + torch.cos(math.pi * x) / W

@@ -22,7 +22,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def git_state(repo_root: Path | str = REPO_ROOT) -> dict:
-    """``{"git_commit", "git_dirty"}``: the commit, and whether the library differs from it."""
+    """``{"git_commit", "git_dirty"}``: the commit, and whether the library differs from it.
+
+    ``BLAVIZ_GIT_COMMIT`` (and ``BLAVIZ_GIT_DIRTY``) win when set: the GPU machine's copy can hold a
+    ``.git`` of an older commit under a newer working tree, and only the caller knows which it is.
+    """
+    if os.environ.get("BLAVIZ_GIT_COMMIT"):
+        return {"git_commit": os.environ["BLAVIZ_GIT_COMMIT"],
+                "git_dirty": os.environ.get("BLAVIZ_GIT_DIRTY", "unknown")}
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root, capture_output=True,
                                 text=True, timeout=10, check=True).stdout.strip()

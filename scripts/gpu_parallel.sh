@@ -6,7 +6,8 @@
 #                                "regbench=BUDGET=420 bash scripts/gpu_regbench.sh book" ...
 #
 # Job i runs with CUDA_VISIBLE_DEVICES=i and OUT=$OUT/<name>; its output goes to $OUT/<name>/job.log.
-# The script waits for every job and prints each one's exit status and the tail of its log.
+# The script waits for every job, prints each one's exit status and the tail of its log, and packs each
+# job's folder into $OUT/<name>.tgz (the device tool brings back at most 8 files from $OUT).
 set -uo pipefail
 OUT=${OUT:-$PWD/gpu_out}
 export BLAVIZ_GIT_COMMIT=${BLAVIZ_GIT_COMMIT:-unknown} BLAVIZ_GIT_DIRTY=${BLAVIZ_GIT_DIRTY:-unknown}
@@ -23,4 +24,6 @@ done
 for k in "${!pids[@]}"; do
   wait "${pids[$k]}"; rc=$?
   echo "=== ${names[$k]}: rc=$rc"; tail -n 15 "$OUT/${names[$k]}/job.log"
+  rm -rf "$OUT/${names[$k]}/.triton_cache"
+  tar czf "$OUT/${names[$k]}.tgz" -C "$OUT" "${names[$k]}" && rm -rf "${OUT:?}/${names[$k]}"
 done

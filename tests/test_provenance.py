@@ -6,12 +6,16 @@ import pytest
 from blaviz import provenance as pv
 
 
-def test_git_state_in_this_checkout_and_fallback(tmp_path, monkeypatch):
+def test_git_state_in_this_checkout_and_override(tmp_path, monkeypatch):
+    monkeypatch.delenv("BLAVIZ_GIT_COMMIT", raising=False)
     state = pv.git_state()
     assert len(state["git_commit"]) == 40 and isinstance(state["git_dirty"], bool)
+    assert pv.git_state(tmp_path) == {"git_commit": "unknown", "git_dirty": "unknown"}   # no .git there
     monkeypatch.setenv("BLAVIZ_GIT_COMMIT", "abc1234")
     monkeypatch.setenv("BLAVIZ_GIT_DIRTY", "0")
-    assert pv.git_state(tmp_path) == {"git_commit": "abc1234", "git_dirty": "0"}   # no .git there
+    assert pv.git_state(tmp_path) == {"git_commit": "abc1234", "git_dirty": "0"}
+    # the caller's word wins over a .git that may be older than the working tree
+    assert pv.git_state() == {"git_commit": "abc1234", "git_dirty": "0"}
 
 
 def test_cli_writes_counts_and_preset(tmp_path):
