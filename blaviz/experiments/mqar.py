@@ -173,6 +173,21 @@ PRESETS["book"] = Preset(
           "(Zoology: 64), 2 learning rates (paper preset: 4); d_model 128 repeats a subset of the grid"),
 )
 
+# long: is a weak mixer of the book sweep only under-trained? The book data and recipe with 3x the
+# epochs, one learning rate (the better one at d_model 64 for most mixers), one width.
+PRESETS["long"] = Preset(
+    name="long",
+    data=_BOOK_DATA,
+    widths=(64,), lrs=(3e-3,), head_dim=64,
+    grid=(("bla", {"window": 32, "resolution": 15}), ("bla", {"window": 64, "resolution": 15}),
+          ("bla", {"window": 64, "resolution": 31}), ("bla", {"window": 128, "resolution": 31}),
+          ("swa", {"window": 16}), ("swa", {"window": 32}), ("swa", {"window": 64}),
+          ("gsa", {"num_slots": 16}), ("gsa", {"num_slots": 64}), ("linear", {}), ("gla", {}),
+          ("gated_deltanet", {})),
+    train=dict(_BOOK_TRAIN, epochs=24),
+    note="the book recipe trained 3x longer (24 epochs), lr 3e-3, d_model 64: a check for under-training",
+)
+
 PRESETS["paper"] = Preset(
     name="paper",
     data=MQARData(train_counts=(50_000, 10_000, 10_000, 10_000, 10_000), n_test=1000, n_val=200),
