@@ -22,15 +22,16 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: ``half_precision_dot``: operand precision of the products for bf16/fp16 inputs. Plain ``tf32``
 #: missed the 5e-3 relative-RMS bar on dq and the initial-state gradient at W=512, N=63 (6.4e-3 and
 #: 9.6e-3 on the H200): the tensor cores truncate float32 operands to tf32, and the bias adds up over
-#: the scans. ``tf32x3`` passes (2.4e-3) but is slow: 7.6 ms forward end to end at T=8192, N=63,
-#: against 0.44 + 1.70 ms for the two forward launches with plain tf32. ``tf32rn`` rounds each
-#: operand to nearest tf32 in the kernel first (an add and a mask per element): unbiased, 5-10x
-#: smaller error in a float64 emulation, one product per dot; it passes the H200 checks, its speed
-#: was not measured (results/bench/h200.json says what was).
+#: the scans. ``tf32x3`` passes (2.4e-3) but is slow: 7.6 ms forward end to end at T=8192, N=63
+#: (results/bench/h200_run2.json). ``tf32rn`` rounds each operand to nearest tf32 in the kernel first
+#: (an add and a mask per element): unbiased, 5-10x smaller error in a float64 emulation, one product
+#: per dot. With it and the split backward, run 4 (results/bench/h200.json) measured 2.61 ms forward
+#: and 6.67 ms forward+backward at the same size, relative RMS error 2.5e-3.
 #: ``bwd_split``: run the per-chunk backward as two launches (value side + softmax from the saved
-#: slot weights, then key side), see ``_bwd_local_kernel``: ptxas reports about half the spills.
-#: ``out_warps``/``bwd_warps`` = 4: measured on the H200 (N=63, T=8192, C=64, tf32x3): 4 warps
-#: 7.6 / 25.2 ms (forward / forward+backward), 8 warps 14.6 / 47.2 ms; C=32 was slower with either.
+#: slot weights, then key side), see ``_bwd_local_kernel``: ptxas reports about half the spills, and
+#: the per-chunk backward went from 5.31 ms (one launch, plain tf32) to 3.31 ms.
+#: ``out_warps``/``bwd_warps`` = 4: measured on the H200 (N=63, T=8192, C=64, run 4): 4 warps
+#: 2.61 / 6.72 ms (forward / forward+backward), 8 warps 4.09 / 9.64 ms; C=32 was slower with either.
 CONFIG = {"scan_bd": 16, "scan_warps": 4, "scan_stages": 2, "out_warps": 4, "bwd_warps": 4,
           "half_precision_dot": "tf32rn", "bwd_split": True}
 
