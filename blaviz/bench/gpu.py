@@ -419,6 +419,51 @@ def copy_bandwidth() -> float:
     return 2 * n / (ms * 1e-3)
 
 
+def run_decode_warps(out=None) -> int:
+    """``python -m blaviz.bench decode-warps``: the fused decode step at every ``num_warps``, for
+    N = 15, 31, 63 and head dims 64 and 128 (batch 64, 16 heads, W = 512), each configuration
+    gated against the float64 reference first. Writes ``results/bench/h200_decode_warps.json``."""
+    _setup_env()
+    import torch
+    if not torch.cuda.is_available():
+        print("no CUDA device: the GPU benchmark needs one")
+        return 1
+    from blaviz.ops.bla import BLAState, bla_step_reference
+    from blaviz.ops.bla.triton import bla_step_triton
+    from blaviz.ops.bla.triton.decode import decode_warps
+    R = Runner()
+    bw = copy_bandwidth()
+    rows, Bd, W = [], DECODE_BATCH, 512
+    for d in (64, 128):
+        for N in BLA_N:
+            q, k, v = (torch.randn(Bd, H, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+            st = BLAState(torch.randn(Bd, H, N, d, device="cuda"), torch.randn(Bd, H, N, d, device="cuda"), 4096)
+            ro, rs = bla_step_reference(q.double(), k.double(), v.double(),
+                                        BLAState(st.key_freq.double(), st.value_freq.double(), 4096), W, N)
+            for nw in (1, 2, 4, 8, 16):
+                try:
+                    o, new = bla_step_triton(q, k, v, st, W, N, num_warps=nw)
+                    err = max(rel_rms(o, ro), rel_rms(new.key_freq, rs.key_freq), rel_rms(new.value_freq, rs.value_freq))
+                    if not R.gate("bla_decode", dict(W=W, N=N, D=d, num_warps=nw), err, 5e-3):
+                        continue
+                    buf = BLAState(new.key_freq.clone(), new.value_freq.clone(), 4096)
+                    us = _graph_time(lambda: bla_step_triton(q, k, v, buf, W, N, out_state=buf, num_warps=nw))
+                    state_bytes = 2 * 2 * Bd * H * N * d * 4
+                    rows.append(dict(N=N, D=d, num_warps=nw, us=us, frac_hbm=state_bytes / (us * 1e-6) / bw,
+                                     default=nw == decode_warps(1 << (N - 1).bit_length(), d, d)))
+                    print("decode", rows[-1], flush=True)
+                except Exception as exc:  # noqa: BLE001
+                    R.error(f"decode N={N} D={d} warps={nw}", exc)
+    prov = provenance()
+    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
+    save_json(out or os.path.join("results", "bench", "h200_decode_warps.json"),
+              dict(provenance=prov, config=dict(batch=Bd, H=H, W=W, dtype="bfloat16", state="float32",
+                                                timing="CUDA graph replay, triton.testing.do_bench median"),
+                   hbm_copy_bytes_per_s=bw, rows=rows, gates=R.gates, errors=R.errors))
+    print(table(rows, ["N", "D", "num_warps", "us", "frac_hbm", "default"]))
+    return 0 if not R.errors else 2
+
+
 def _targets(rows, decode, bw):
     def get(op, T, **cfg):
         for r in rows:

@@ -122,6 +122,13 @@ def test_decode_kernel_matches_bla_step(dtype, tol):
     o2, new2 = bla_step_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), sd, W, N, out_state=sd)
     assert new2.key_freq.data_ptr() == sd.key_freq.data_ptr()
     assert torch.equal(o2, o) and torch.equal(new2.value_freq, new.value_freq)
+    # the launch width is a tuning knob, not a semantic one; bad values are named
+    s0 = BLAState(st.key_freq.to(DEV, torch.float32), st.value_freq.to(DEV, torch.float32), st.position)
+    o3, new3 = bla_step_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), s0, W, N, num_warps=8)
+    assert_close_rms(o3.cpu(), ref_o, tol, "o, 8 warps")
+    assert_close_rms(new3.key_freq.cpu(), ref_st.key_freq, 1e-5 if dtype == torch.float32 else 5e-3, "F, 8 warps")
+    with pytest.raises(ValueError, match="num_warps"):
+        bla_step_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), new, W, N, num_warps=3)
 
 
 def test_outputs_fully_written_nan_poisoned(nan_poisoned_empty):

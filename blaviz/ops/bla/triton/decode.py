@@ -73,9 +73,15 @@ def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab
     tl.store(o_ptr + base * DV + offs_v, o.to(o_ptr.dtype.element_ty), mask=vmask)
 
 
+def decode_warps(NP: int, DK: int, DV: int) -> int:
+    """Warps per decode program. The program holds five ``NP x D`` float32 tiles (``F``, its
+    swapped rows, ``G``, its swapped rows, the read-out table) in registers."""
+    return 4
+
+
 def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,
                     num_slots: int | None = None, scale: float | None = None,
-                    out_state: BLAState | None = None):
+                    out_state: BLAState | None = None, num_warps: int | None = None):
     """Decode one token per sequence with one fused kernel; same semantics as :func:`bla_step`.
 
     Args:
@@ -84,10 +90,13 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
         state: a :class:`BLAState` (float32 frequency windows) or None for an empty window.
         out_state: optional preallocated state to write into (may be ``state`` itself: each program
             reads its rows before writing them), for CUDA-graph decoding loops without allocation.
+        num_warps: warps per program (1, 2, 4, 8 or 16); default :func:`decode_warps`.
     Returns:
         ``(o [B, H, Dv], new_state)``; ``o`` in the input dtype, the state float32.
     """
     W, N, S, scale, t = check_inputs(q, k, v, window, resolution, num_slots, scale, state, step=True)
+    if num_warps is not None and num_warps not in (1, 2, 4, 8, 16):
+        raise ValueError(f"num_warps must be one of 1, 2, 4, 8, 16, got {num_warps!r}")
     if q.dtype == torch.float64:
         from blaviz.ops.bla.naive import bla_step
         return bla_step(q, k, v, state, W, N, num_slots=S, scale=scale)
@@ -112,5 +121,5 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
     _decode_kernel[(B * H,)](q.contiguous(), k.contiguous(), v.contiguous(), F, G, Fo, Go, o,
                              sc.tab, sc.Rs, sc.swap, sc.start, N, DK, DV, t, scale,
                              NP=sc.NP, SP=sc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
-                             num_warps=4)
+                             num_warps=decode_warps(sc.NP, DK, DV) if num_warps is None else num_warps)
     return o, BLAState(Fo, Go, t + 1)
