@@ -74,9 +74,15 @@ def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab
 
 
 def decode_warps(NP: int, DK: int, DV: int) -> int:
-    """Warps per decode program. The program holds five ``NP x D`` float32 tiles (``F``, its
-    swapped rows, ``G``, its swapped rows, the read-out table) in registers."""
-    return 4
+    """Warps per decode program: 2 up to ``NP = 32`` (N <= 31), 4 above.
+
+    Measured on the H200 (results/bench/h200_decode_warps.json, batch 64, 16 heads): 2 warps beat 4
+    by 2-8% at d = 64 and by 15-20% at d = 128 for N = 15 and 31; at N = 63 four warps are fastest
+    (31.6 against 34.1 us at d = 64, 64.0 against 455 us at d = 128). Eight or sixteen warps were
+    slower everywhere, one warp much slower from N = 31 on (register spills). The head dims do not
+    enter the rule; they are arguments so that a finer rule can use them.
+    """
+    return 2 if NP <= 32 else 4
 
 
 def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,
