@@ -508,15 +508,36 @@ def summarize(runs: list[dict]) -> list[dict]:
     return rows
 
 
+#: the config entry that sets each mixer's state; the others (BLA's window) define separate families
+_STATE_KNOB = {"bla": "N", "swa": "W", "gsa": "M", "gla": "H", "gated_deltanet": "H", "linear": "H"}
+
+
+def _family(mixer: str, config: str) -> str:
+    """``"W=128,N=15"`` -> ``"W=128"`` for BLA: the config without the entry that sets the state."""
+    knob = _STATE_KNOB.get(mixer)
+    return ",".join(p for p in config.split(",") if p and p.split("=")[0] != knob)
+
+
 def trend(rows: list[dict], mixer: str, d_model: int | None = None) -> dict:
-    """Does ``mixer`` improve as its state grows? Validity and TV at its smallest and largest state."""
-    pts = sorted((r["state_size"], r["validity"], r["tv"]) for r in rows
-                 if r["mixer"] == mixer and (d_model is None or r["d_model"] == d_model))
-    if len(pts) < 2:
+    """Does ``mixer`` improve as its state grows? Validity and TV from its smallest to its largest state,
+    within each family of configurations that differ only in what sets the state (BLA: one family per
+    window ``W``, since ``N`` sets its state; comparing ``W=512, N=7`` with ``W=128, N=63`` would mix
+    the two effects). ``groups`` lists every family; ``validity_gain`` and ``tv_gain`` are the
+    smallest over the families with two points or more, so a mixer counts as improving only if it
+    improves in every family; ``state_range`` spans all of them."""
+    pts = [r for r in rows if r["mixer"] == mixer and (d_model is None or r["d_model"] == d_model)]
+    groups = []
+    for fam in sorted({_family(mixer, r["config"]) for r in pts}):
+        g = sorted((r["state_size"], r["validity"], r["tv"]) for r in pts if _family(mixer, r["config"]) == fam)
+        if len(g) >= 2:
+            (s0, v0, t0), (s1, v1, t1) = g[0], g[-1]
+            groups.append({"family": fam, "points": len(g), "state_range": [s0, s1],
+                           "validity_gain": v1 - v0, "tv_gain": t0 - t1})
+    if not groups:
         return {"mixer": mixer, "points": len(pts)}
-    (s0, v0, t0), (s1, v1, t1) = pts[0], pts[-1]
-    return {"mixer": mixer, "points": len(pts), "state_range": [s0, s1],
-            "validity_gain": v1 - v0, "tv_gain": t0 - t1}
+    states = [r["state_size"] for r in pts]
+    return {"mixer": mixer, "points": len(pts), "state_range": [min(states), max(states)], "groups": groups,
+            "validity_gain": min(g["validity_gain"] for g in groups), "tv_gain": min(g["tv_gain"] for g in groups)}
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -541,9 +562,10 @@ def report(*paths) -> str:
     for d in sorted({r["d_model"] for r in rows}):
         for mixer in sorted({r["mixer"] for r in rows if r["d_model"] == d}):
             t = trend(rows, mixer, d)
-            if t["points"] >= 2:
-                out.append(f"d_model={d} {mixer}: state {t['state_range'][0]} -> {t['state_range'][1]}: "
-                           f"validity {t['validity_gain']:+.3f}, TV {-t['tv_gain']:+.3f}")
+            for g in t.get("groups", []):
+                fam = f" ({g['family']})" if g["family"] else ""
+                out.append(f"d_model={d} {mixer}{fam}: state {g['state_range'][0]} -> {g['state_range'][1]}: "
+                           f"validity {g['validity_gain']:+.3f}, TV {-g['tv_gain']:+.3f}")
     return "\n".join(out)
 
 

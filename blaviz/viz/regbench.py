@@ -7,8 +7,11 @@
   by each slider step.
 * :func:`format_prompt` writes a prompt with letters and ``|`` between its strings.
 * :func:`state_sweep_figure` plots validity accuracy and TV distance against state size (log
-  axis), one line per mixer, with reference lines; :func:`training_curves_figure` plots the
-  validation history that every run records.
+  axis), one line per mixer (one per window for BLA when the rows hold several), with reference
+  lines; :func:`training_curves_figure` plots the validation history that every run records.
+* :func:`convergence_figure` plots the validation history of a whole sweep, one panel per mixer and
+  one line per run; :func:`late_change` measures how much a history metric still moved over the
+  last part of training.
 """
 from __future__ import annotations
 
@@ -209,27 +212,55 @@ def _mixer_label(mixer: str) -> str:
     return MIXER_NAMES.get(mixer, mixer)
 
 
-def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
-                       title: str | None = None) -> go.Figure:
-    """Validity accuracy (left) and TV distance (right) against state per layer (log x), one line per
-    mixer. ``rows``: ``{"mixer", "state_size", "validity", "tv", "config"}`` (the output of
-    :func:`blaviz.experiments.regbench.summarize`). ``references``: ``{name: {"validity", "tv"}}``
-    drawn as dotted horizontal lines (e.g. the in-context 3-gram and the uniform guess)."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("validity accuracy (higher is better)", "TV distance (lower is better)"))
+def _bla_window(row: dict):
+    """The window ``W`` of a BLA row, from its config label ``"W=128,N=15"`` (``None`` if absent)."""
+    for part in (row.get("config") or "").split(","):
+        if part.startswith("W="):
+            return int(part[2:])
+    return None
+
+
+def sweep_series(rows: Sequence[dict]) -> dict[str, list[dict]]:
+    """The lines of :func:`state_sweep_figure`: ``{name: rows sorted by state}``, one per mixer, except
+    that BLA gets one line per window when the rows hold several windows (``"BLA W=128"``); a single
+    line through two windows would zig-zag between them at equal state."""
     by_mixer = defaultdict(list)
     for r in rows:
         by_mixer[r["mixer"]].append(r)
     order = [m for m in MIXER_COLORS if m in by_mixer] + sorted(m for m in by_mixer if m not in MIXER_COLORS)
+    series = {}
     for mixer in order:
         pts = sorted(by_mixer[mixer], key=lambda r: r["state_size"])
+        windows = sorted({_bla_window(r) for r in pts}, key=lambda w: (w is None, w)) if mixer == "bla" else []
+        if len(windows) > 1:
+            for w in windows:
+                series[f"{_mixer_label(mixer)} W={w}"] = [r for r in pts if _bla_window(r) == w]
+        else:
+            series[_mixer_label(mixer)] = pts
+    return series
+
+
+def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
+                       title: str | None = None) -> go.Figure:
+    """Validity accuracy (left) and TV distance (right) against state per layer (log x), one line per
+    mixer (per window for BLA, see :func:`sweep_series`). ``rows``: ``{"mixer", "state_size",
+    "validity", "tv", "config"}`` (the output of :func:`blaviz.experiments.regbench.summarize`).
+    ``references``: ``{name: {"validity", "tv"}}`` drawn as dotted horizontal lines (e.g. the
+    in-context 3-gram and the uniform guess)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("validity accuracy (higher is better)", "TV distance (lower is better)"))
+    seen = defaultdict(int)
+    for name, pts in sweep_series(rows).items():
+        mixer = pts[0]["mixer"]
         color = MIXER_COLORS.get(mixer)
+        dash = ("solid", "dash", "dot", "dashdot")[seen[mixer] % 4]
+        seen[mixer] += 1
         text = [f"{_mixer_label(mixer)} {r.get('config') or ''}".strip() for r in pts]
         for col, key in ((1, "validity"), (2, "tv")):
             fig.add_trace(go.Scatter(
                 x=[float(r["state_size"]) for r in pts], y=compact([float(r[key]) for r in pts]),
-                mode="lines+markers", name=_mixer_label(mixer), legendgroup=mixer, showlegend=col == 1,
-                line=dict(color=color, width=3 if mixer in ("bla", "swa") else 1.5),
+                mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
+                line=dict(color=color, width=3 if mixer in ("bla", "swa") else 1.5, dash=dash),
                 marker=dict(size=8 if mixer in ("bla", "swa") else 6), text=text,
                 hovertemplate="%{text}<br>state %{x:,}<br>" + key + " %{y:.3f}<extra></extra>"), row=1, col=col)
     for name, ref in (references or {}).items():
@@ -288,4 +319,72 @@ def position_figure(records: Sequence[dict], *, references: dict | None = None) 
     fig.update_layout(height=380, barmode="group", yaxis=dict(range=[0, 1.02], title="validity accuracy"),
                       xaxis=dict(title="target position in the prompt"), margin=dict(l=60, r=20, t=30, b=50),
                       legend=dict(orientation="h", x=0, y=-0.3))
+    return fig
+
+
+# ------------------------------------------------------------------------------ convergence
+
+
+def run_label(rec: dict) -> str:
+    """``"BLA W=128 N=15"``, ``"SWA W=32"``, ``"GLA H=4"``, ``"full attention"``: a run's name in figures."""
+    kw = rec.get("mixer_kwargs", {})
+    short = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("num_heads", "H"))
+    return " ".join([_mixer_label(rec["mixer"])] + [f"{s}={kw[k]}" for k, s in short if k in kw])
+
+
+def late_change(rec: dict, key: str = "val_validity", frac: float = 0.2) -> dict:
+    """How much ``key`` of a run's ``history`` moved over the last ``frac`` of its steps.
+
+    The reference point is the last evaluation at or before step ``(1 - frac) * steps`` (the history
+    is sampled every few steps, so the window can be a little longer than ``frac``). Returns
+    ``{"from_step", "to_step", "start", "end", "change" (end - start), "max_abs" (the largest distance
+    of a later point from the start)}``.
+    """
+    hist = [h for h in rec.get("history") or [] if h.get(key) is not None]
+    if len(hist) < 2:
+        raise ValueError(f"{run_label(rec)}: fewer than two history points with {key!r}")
+    last = hist[-1]["step"]
+    cut = (1 - frac) * last
+    before = [h for h in hist if h["step"] <= cut]
+    ref = before[-1] if before else hist[0]
+    later = [h for h in hist if h["step"] > ref["step"]]
+    start, end = float(ref[key]), float(hist[-1][key])
+    return {"from_step": ref["step"], "to_step": last, "start": start, "end": end,
+            "change": end - start, "max_abs": max(abs(float(h[key]) - start) for h in later)}
+
+
+def convergence_figure(records: Sequence[dict], *, key: str = "val_validity", title: str | None = None,
+                       cols: int = 3) -> go.Figure:
+    """The validation history of a sweep: one panel per mixer, one line per run (``key`` of each
+    record's ``history`` against the step). Lines share their mixer's colour, lighter for smaller
+    states; BLA runs with a second window are dashed."""
+    by_mixer = defaultdict(list)
+    for r in records:
+        if r.get("history"):
+            by_mixer[r["mixer"]].append(r)
+    order = [m for m in MIXER_COLORS if m in by_mixer] + sorted(m for m in by_mixer if m not in MIXER_COLORS)
+    rows = max(1, math.ceil(len(order) / cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_xaxes=True, shared_yaxes="all",
+                        horizontal_spacing=0.04, vertical_spacing=0.1,
+                        subplot_titles=[_mixer_label(m) for m in order])
+    for i, mixer in enumerate(order):
+        runs = sorted(by_mixer[mixer], key=lambda r: (r["mixer_kwargs"].get("window", 0), r["state_size"]))
+        windows = sorted({r["mixer_kwargs"].get("window", 0) for r in runs}) if mixer == "bla" else [None]
+        for rec in runs:
+            w = rec["mixer_kwargs"].get("window", 0) if mixer == "bla" else None
+            group = sorted(r["state_size"] for r in runs if mixer != "bla" or r["mixer_kwargs"].get("window", 0) == w)
+            shade = 0.35 + 0.65 * (group.index(rec["state_size"]) + 1) / len(group)   # lighter: smaller state
+            dash = "solid" if w == windows[0] else "dash"
+            hist = rec["history"]
+            label = run_label(rec)
+            fig.add_trace(go.Scatter(
+                x=[h["step"] for h in hist], y=compact([h.get(key) for h in hist]), mode="lines",
+                name=f"{label} (state {rec['state_size']:,})", legendgroup=mixer,
+                line=dict(color=MIXER_COLORS.get(mixer, "#333"), width=1.8, dash=dash), opacity=shade,
+                hovertemplate=label + "<br>step %{x}<br>" + key + " %{y:.3f}<extra></extra>"),
+                row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(title_text="training step", row=rows)
+    fig.update_yaxes(title_text=key.replace("_", " "), col=1)
+    fig.update_layout(height=300 * rows + 80, margin=dict(l=60, r=20, t=60 if title else 40, b=50), title=title,
+                      legend=dict(tracegroupgap=6, font=dict(size=10)))
     return fig

@@ -201,3 +201,25 @@ def test_every_book_mixer_trains_a_step():
         seen[spec["mixer"]] = rec
         assert rec["steps"] == 1 and np.isfinite(rec["test_loss"]) and 0 <= rec["tv_distance"] <= 1
     assert set(seen) == {"bla", "swa", "softmax", "gsa", "gla", "gated_deltanet"}
+
+
+def test_trend_compares_within_a_family():
+    """BLA's state is set by N; its window W defines separate families. The trend of a mixer is the
+    smallest gain over its families, never a pairing across windows."""
+    from blaviz.experiments.regbench import trend
+
+    def row(mixer, config, state, validity):
+        return {"mixer": mixer, "config": config, "d_model": 64, "state_size": state, "validity": validity,
+                "tv": 1 - validity}
+    rows = [row("bla", "W=128,N=7", 896, 0.60), row("bla", "W=128,N=63", 8064, 0.81),
+            row("bla", "W=512,N=7", 896, 0.57), row("bla", "W=512,N=63", 8064, 0.66),
+            row("swa", "W=8", 1024, 0.66), row("swa", "W=64", 8192, 0.89), row("swa", "W=256", 32768, 0.93),
+            row("softmax", "", 65536, 0.93)]
+    t = trend(rows, "bla")
+    assert [g["family"] for g in t["groups"]] == ["W=128", "W=512"]
+    assert abs(t["groups"][0]["validity_gain"] - 0.21) < 1e-12 and abs(t["groups"][1]["validity_gain"] - 0.09) < 1e-12
+    assert abs(t["validity_gain"] - 0.09) < 1e-12            # not 0.81 - 0.57 across the windows
+    assert t["state_range"] == [896, 8064] and t["points"] == 4
+    s = trend(rows, "swa")
+    assert len(s["groups"]) == 1 and s["groups"][0]["family"] == "" and abs(s["validity_gain"] - 0.27) < 1e-12
+    assert trend(rows, "softmax") == {"mixer": "softmax", "points": 1}

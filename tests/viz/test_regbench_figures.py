@@ -117,3 +117,50 @@ def test_training_curves_and_positions():
     fig = R.position_figure([rec], references={"3-gram": {"pos 0-31": 0.8, "pos 32-63": 0.9}})
     assert [t.type for t in fig.data] == ["bar", "scatter"]
     assert list(fig.data[0].x) == ["pos 0-31", "pos 32-63"]
+
+
+def test_state_sweep_splits_bla_windows():
+    rows = ROWS + [{"mixer": "bla", "state_size": 1920, "validity": 0.65, "tv": 0.5, "config": "W=128,N=15"},
+                   {"mixer": "bla", "state_size": 896, "validity": 0.55, "tv": 0.6, "config": "W=512,N=7"}]
+    series = R.sweep_series(rows)
+    assert list(series) == ["BLA W=128", "BLA W=512", "SWA", "GLA"]
+    assert [r["config"] for r in series["BLA W=128"]] == ["W=128,N=7", "W=128,N=15"]
+    fig = R.state_sweep_figure(rows)
+    assert [t.name for t in fig.data[:4]] == ["BLA W=128"] * 2 + ["BLA W=512"] * 2
+    assert fig.data[0].line.dash == "solid" and fig.data[2].line.dash == "dash"
+    assert list(fig.data[2].x) == [896.0]
+
+
+def _hist(vals, every=100, last=1296):
+    steps = list(range(every, last, every)) + [last]
+    return [{"step": s, "val_validity": v, "val_tv": 1 - v, "train_loss": 2.0} for s, v in zip(steps, vals)]
+
+
+def test_late_change():
+    rec = {"mixer": "gsa", "mixer_kwargs": {"num_slots": 8},
+           "history": _hist([0.5] * 9 + [0.70, 0.72, 0.69, 0.74])}
+    c = R.late_change(rec)                       # 0.8 * 1296 = 1036.8: the reference is step 1000
+    assert (c["from_step"], c["to_step"]) == (1000, 1296)
+    assert math.isclose(c["change"], 0.04) and math.isclose(c["max_abs"], 0.04)
+    assert math.isclose(R.late_change(rec, "val_tv")["change"], -0.04)
+    assert R.run_label(rec) == "GSA M=8"
+    try:
+        R.late_change({"mixer": "swa", "history": _hist([0.5])})
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("one history point must be refused")
+
+
+def test_convergence_figure():
+    recs = [{"mixer": "bla", "mixer_kwargs": {"window": w, "resolution": n}, "state_size": 128 * n,
+             "history": _hist([0.5, 0.6])} for w in (128, 512) for n in (7, 15)]
+    recs.append({"mixer": "swa", "mixer_kwargs": {"window": 8}, "state_size": 1024, "history": _hist([0.6, 0.7])})
+    recs.append({"mixer": "gla", "mixer_kwargs": {"num_heads": 4}, "state_size": 1024, "history": []})
+    fig = R.convergence_figure(recs)
+    assert len(fig.data) == 5                                  # the run without history is left out
+    assert [a.text for a in fig.layout.annotations] == ["BLA", "SWA"]
+    bla = fig.data[:4]
+    assert [t.line.dash for t in bla] == ["solid", "solid", "dash", "dash"]
+    assert bla[0].opacity < bla[1].opacity                       # lighter: smaller state
+    assert fig.data[4].xaxis == "x2" and list(fig.data[4].x) == [100, 200]
