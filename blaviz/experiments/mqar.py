@@ -188,6 +188,18 @@ PRESETS["long"] = Preset(
     note="the book recipe trained 3x longer (24 epochs), lr 3e-3, d_model 64: a check for under-training",
 )
 
+# temperature: BLA with a learned per-head read-out temperature (starting at sqrt(W/N)), the book
+# recipe and data: does the flatter softmax over blurred slot keys explain part of BLA's gap?
+PRESETS["temperature"] = Preset(
+    name="temperature",
+    data=_BOOK_DATA,
+    widths=(64,), lrs=(1e-3, 3e-3), head_dim=64,
+    grid=tuple(("bla", {"window": W, "resolution": N, "learn_temperature": True})
+               for W, N in ((32, 15), (64, 15), (128, 15), (64, 31), (128, 31), (256, 63))),
+    train=_BOOK_TRAIN,
+    note="book recipe; BLA with a learned read-out temperature initialised at sqrt(W/N) (not in BLA_SPEC)",
+)
+
 PRESETS["paper"] = Preset(
     name="paper",
     data=MQARData(train_counts=(50_000, 10_000, 10_000, 10_000, 10_000), n_test=1000, n_val=200),

@@ -6,9 +6,11 @@ frequency window (BLA, state ``2 N d`` per head; exactly SWA at ``N = W``).
 """
 from __future__ import annotations
 
+import math
 import sys
 
 import torch
+from torch import nn
 
 from blaviz.layers import fast_ops
 from blaviz.layers.base import TokenMixer
@@ -130,13 +132,23 @@ class BlurryWindowAttention(TokenMixer):
 
     def __init__(self, d_model, num_heads=1, head_dim=None, *, window: int, resolution: int,
                  num_slots: int | None = None, bla_impl: str = "auto", chunk_size: int = 64,
-                 impl="fast"):
+                 learn_temperature: bool = False, impl="fast"):
         super().__init__(d_model, num_heads, head_dim, impl=impl)
         self.window, self.resolution = int(window), int(resolution)
         self.num_slots = None if num_slots is None else int(num_slots)
         self.bla_impl, self.chunk_size = bla_impl, int(chunk_size)
         from blaviz.dirichlet import check_config
         check_config(self.window, self.resolution, self.num_slots)  # fail at construction, not in training
+        if not isinstance(learn_temperature, bool):
+            raise ValueError(f"learn_temperature must be True or False, got {learn_temperature!r}")
+        self.learn_temperature = learn_temperature
+        if learn_temperature:
+            # A slot key averages about W/N corrected keys (unit DC gain), so its norm, and the spread
+            # of the slot scores, shrink like sqrt(N/W). This per-head factor on the queries starts at
+            # sqrt(W/N), which undoes that on average, and is learned from there. Not in BLA_SPEC: an
+            # experiment of chapter 8 (the 'temperature' MQAR preset).
+            init = 0.5 * math.log(self.window / self.resolution)
+            self.log_temperature = nn.Parameter(torch.full((self.num_heads,), init))
 
     @property
     def resolved_impl(self) -> str:
@@ -144,6 +156,8 @@ class BlurryWindowAttention(TokenMixer):
 
     def mix(self, q, k, v, x):
         impl = "parallel" if self.impl == "naive" else self.resolved_impl
+        if self.learn_temperature:      # the scores are linear in q: scaling q scales the logits
+            q = q * self.log_temperature.exp().to(q.dtype)[:, None]
         o, _ = bla_attention(q, k, v, self.window, self.resolution, num_slots=self.num_slots,
                              impl=impl, chunk_size=self.chunk_size)
         return o
@@ -154,4 +168,5 @@ class BlurryWindowAttention(TokenMixer):
 
     def config(self):
         return {**super().config(), "window": self.window, "resolution": self.resolution,
-                "num_slots": self.num_slots if self.num_slots is not None else self.resolution}
+                "num_slots": self.num_slots if self.num_slots is not None else self.resolution,
+                "learn_temperature": self.learn_temperature}

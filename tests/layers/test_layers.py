@@ -90,6 +90,28 @@ def test_bla_at_full_resolution_is_swa():
     assert bla.state_size == swa.state_size
 
 
+def test_bla_learned_temperature_scales_the_slot_logits():
+    """``learn_temperature``: the layer equals plain BLA with the scale multiplied per head by
+    ``exp(log_temperature)``, which starts at ``sqrt(W / N)`` and receives a gradient."""
+    from blaviz.ops.bla import bla_attention
+    W, N = 8, 3
+    layer = make("bla", torch.float64, learn_temperature=True)
+    assert torch.allclose(layer.log_temperature, torch.full((HEADS,), 0.5 * torch.log(torch.tensor(W / N))).double())
+    with torch.no_grad():
+        layer.log_temperature.copy_(torch.tensor([0.3, -0.7]))
+    x = torch.randn(B, T, D_MODEL, dtype=torch.float64)
+    q, k, v = (layer.heads(p(x)) for p in (layer.q_proj, layer.k_proj, layer.v_proj))
+    want = torch.cat([bla_attention(q[:, :, h:h + 1], k[:, :, h:h + 1], v[:, :, h:h + 1], W, N,
+                                    scale=HD ** -0.5 * float(layer.log_temperature[h].detach().exp()),
+                                    impl="parallel")[0] for h in range(HEADS)], dim=2)
+    assert_close_rms(layer.mix(q, k, v, x), want, 1e-12, what="learned temperature")
+    layer(x).pow(2).sum().backward()
+    assert layer.log_temperature.grad is not None and layer.log_temperature.grad.abs().min() > 0
+    assert make("bla").config()["learn_temperature"] is False and not hasattr(make("bla"), "log_temperature")
+    with pytest.raises(ValueError, match="learn_temperature"):
+        make("bla", learn_temperature="yes")
+
+
 def test_bla_impl_resolution_on_cpu():
     assert resolve_bla_impl("auto", "cpu") == "chunk"
     assert resolve_bla_impl("parallel", "cpu") == "parallel"
