@@ -1,14 +1,32 @@
-"""``python -m blaviz.bench {cpu,gpu,decode-warps} [--out PATH] [--quick]``."""
+"""``python -m blaviz.bench {cpu,gpu,decode-warps,ab} [--out PATH] [--quick] [--key K --values A,B]``."""
 import argparse
 import sys
 
 
+def _value(text: str):
+    """``"true"`` -> True, ``"16"`` -> 16, anything else stays a string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(low)
+    except ValueError:
+        return text.strip()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m blaviz.bench", description=__doc__)
-    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps"])
+    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "ab"])
     ap.add_argument("--out", default=None, help="JSON path (default results/bench/{cpu_pytorch,h200}.json)")
     ap.add_argument("--quick", action="store_true", help="smaller sweep (smoke test)")
+    ap.add_argument("--key", default=None, help="ab: the kernel CONFIG entry to compare")
+    ap.add_argument("--values", default=None, help="ab: comma-separated values (true/false, integers or strings)")
     args = ap.parse_args(argv)
+    if args.which == "ab":
+        if not args.key or not args.values:
+            ap.error("ab needs --key and --values")
+        from blaviz.bench.gpu import run_ab
+        return run_ab(args.key, [_value(v) for v in args.values.split(",")], out=args.out)
     if args.which == "decode-warps":
         from blaviz.bench.gpu import run_decode_warps
         return run_decode_warps(out=args.out)

@@ -419,6 +419,56 @@ def copy_bandwidth() -> float:
     return 2 * n / (ms * 1e-3)
 
 
+def run_ab(key: str, values, out=None, rounds: int = 2) -> int:
+    """``python -m blaviz.bench ab --key K --values A,B``: one kernel setting ``CONFIG[K]`` at each
+    value, in the same run, at N = 63, W = 512, T = 8192, C = 64 (the targets' shape): the float64
+    gate first, then forward and forward+backward, alternating the values for ``rounds`` rounds
+    (so drift hits both alike). Writes ``results/bench/h200_ab_<K>.json``."""
+    _setup_env()
+    import torch
+    if not torch.cuda.is_available():
+        print("no CUDA device: the GPU benchmark needs one")
+        return 1
+    from blaviz.ops.bla.triton import CONFIG
+    if key not in CONFIG:
+        raise ValueError(f"key must be one of {sorted(CONFIG)}, got {key!r}")
+    R, base = Runner(), dict(CONFIG)
+    ok, times = {}, {repr(v): {"fwd_ms": [], "fwdbwd_ms": []} for v in values}
+    try:
+        for v in values:
+            CONFIG[key] = v
+            ok[repr(v)] = _bla_gate(R, 512, 63, 64, label=f"ab {key}={v!r}")
+        fns = {}
+        for r in range(rounds):
+            for v in values:
+                if not ok[repr(v)]:
+                    continue
+                CONFIG[key] = v
+                if repr(v) not in fns:
+                    fns[repr(v)] = _bla_fns(8192, 512, 63, 64)
+                fwd, fb = fns[repr(v)]
+                times[repr(v)]["fwd_ms"].append(_bench(fwd))
+                times[repr(v)]["fwdbwd_ms"].append(_bench(fb))
+                print(f"round {r} {key}={v!r}: fwd {times[repr(v)]['fwd_ms'][-1]:.3f} ms, "
+                      f"fwd+bwd {times[repr(v)]['fwdbwd_ms'][-1]:.3f} ms", flush=True)
+    except Exception as exc:  # noqa: BLE001
+        R.error(f"ab {key}", exc)
+    finally:
+        CONFIG.clear()
+        CONFIG.update(base)
+    rows = [dict(value=v, fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]), all=t)
+            for v, t in times.items() if t["fwd_ms"]]
+    prov = provenance()
+    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
+    save_json(out or os.path.join("results", "bench", f"h200_ab_{key}.json"),
+              dict(provenance=prov, config=dict(key=key, values=[repr(v) for v in values], W=512, N=63, T=8192,
+                                                C=64, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16", rounds=rounds,
+                                                timing="best of the rounds' do_bench medians"),
+                   rows=rows, gates=R.gates, errors=R.errors))
+    print(table(rows, ["value", "fwd_ms", "fwdbwd_ms"]))
+    return 0 if not R.errors else 2
+
+
 def run_decode_warps(out=None) -> int:
     """``python -m blaviz.bench decode-warps``: the fused decode step at every ``num_warps``, for
     N = 15, 31, 63 and head dims 64 and 128 (batch 64, 16 heads, W = 512), each configuration

@@ -67,8 +67,18 @@ def bwd_split(request):
     CONFIG["bwd_split"] = old
 
 
+@pytest.fixture(params=[False, True], ids=["recompute-reads", "reuse-reads"])
+def reuse_covectors(request):
+    """Both ways to get the two rotations of each read: recomputed where needed, or from one pair of products."""
+    from blaviz.ops.bla.triton import CONFIG
+    old = CONFIG["reuse_covectors"]
+    CONFIG["reuse_covectors"] = request.param
+    yield request.param
+    CONFIG["reuse_covectors"] = old
+
+
 @pytest.mark.parametrize("W,N,S,T,D,Dv,C,with_state", CASES)
-def test_triton_matches_reference_fp32(W, N, S, T, D, Dv, C, with_state, bwd_split):
+def test_triton_matches_reference_fp32(W, N, S, T, D, Dv, C, with_state, bwd_split, reuse_covectors):
     q, k, v, st = _inputs(1, T, 2, D, Dv, N=N, with_state=with_state, pos=3)
     seeds = (torch.randn(1, T, 2, Dv, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
              torch.randn(1, 2, N, Dv, dtype=torch.float64))

@@ -32,7 +32,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from blaviz.ops.bla.triton.chunk_fwd import _cn_tile, _dot, _erase, _load_rows, _read_covectors, _slot_weights
+from blaviz.ops.bla.triton.chunk_fwd import (_cn_tile, _dot, _erase, _load_rows, _read_covector_pair, _read_covectors,
+                                             _slot_weights)
 
 
 @triton.jit
@@ -41,13 +42,15 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, do_ptr, fst_ptr, gst_ptr,
                       R_ptr, Minv_ptr, Cn_ptr, Cnsw_ptr, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr,
                       swap_ptr, start_ptr, T, H, DK, DV, NC, t0, scale,
                       C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr,
-                      DKP: tl.constexpr, DVP: tl.constexpr, PREC: tl.constexpr, PART: tl.constexpr):
+                      DKP: tl.constexpr, DVP: tl.constexpr, PREC: tl.constexpr, PART: tl.constexpr,
+                      REUSE: tl.constexpr = False):
     """Grid ``(NC, B*H)``. ``PART`` 0: everything in one program, slot weights recomputed.
     ``PART`` 1: the value side (``dV_loc``, ``beta_G``) and the softmax backward from the slot
     weights ``p`` the forward saved, storing ``scale * dZ`` (``[C, SP]`` float32 per chunk);
     ``PART`` 2: the key side (``dQ``, ``dK_loc``, ``beta_F``) from that ``dZ``. Split, each program
     keeps about half as many tiles alive (far fewer register spills), for two ``[C, S]`` round trips
-    through memory (``p`` and ``dZ``, each the size of one float32 ``q``)."""
+    through memory (``p`` and ``dZ``, each the size of one float32 ``q``). ``REUSE``: as in the
+    forward, both rotations of a read (``u0, u1`` and ``E0, E1``) from one pair of products."""
     c = tl.program_id(0)
     bh = tl.program_id(1)
     b = bh // H
@@ -80,13 +83,17 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, do_ptr, fst_ptr, gst_ptr,
             p = tl.load(p_ptr + dz_offs)                  # saved by the forward
         # ---- value side: O = u1 G + Bm V'
         dO = _load_rows(do_ptr + row0 * DV, offs_c, tmask, offs_v, DV, H * DV)
-        u0 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
+        if REUSE:
+            u0, u1 = _read_covector_pair(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+        else:
+            u0 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
         Bm = tl.where(causal, _dot(u0, tl.trans(_cn_tile(Cn_ptr, C, NP)), PREC), 0.0)
         MinvT = tl.load(Minv_ptr + offs_c[None, :] * C + offs_c[:, None])
         dVl = _dot(MinvT, _dot(tl.trans(Bm), dO, PREC), PREC)
         tl.store(dvl_ptr + lbase * DV + offs_c[:, None] * DV + offs_v[None, :], dVl, mask=vmask[None, :])
         RT = tl.load(R_ptr + offs_c[None, :] * NP + offs_n[:, None])           # [NP, C]
-        u1 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+        if not REUSE:
+            u1 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
         bG = _dot(tl.trans(u1), dO, PREC) - _dot(RT, dVl, PREC)
         tl.store(bg_ptr + sbase * DV + offs_n[:, None] * DV + offs_v[None, :], bG, mask=vmask[None, :])
         Vp = _erase(v_ptr + row0 * DV, gst_ptr + sbase * DV, H * DV, DV, tmask, R_ptr, Minv_ptr, C, NP, DVP, PREC)
@@ -108,9 +115,13 @@ def _bwd_local_kernel(q_ptr, k_ptr, v_ptr, do_ptr, fst_ptr, gst_ptr,
         dZ = tl.load(dz_ptr + dz_offs)
     if PART != 1:
         # ---- back through X: E1 = rot_{-(delta+1)}(dX), E0 = rot_{-delta}(dX), dX = dZ Rs^T
-        E0 = _read_covectors(dZ, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
+        if REUSE:
+            E0, E1 = _read_covector_pair(dZ, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+        else:
+            E0 = _read_covectors(dZ, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
         dA = tl.where(causal, _dot(E0, tl.trans(_cn_tile(Cn_ptr, C, NP)), PREC), 0.0)
-        E1 = _read_covectors(dZ, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+        if not REUSE:
+            E1 = _read_covectors(dZ, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
         F = _load_rows(fst_ptr + sbase * DK, offs_n, all_n, offs_k, DK, DK)
         dQ = _dot(E1, F, PREC) + _dot(dA, Kp, PREC)
         tl.store(dq_ptr + row0 * DK + offs_c[:, None] * (H * DK) + offs_k[None, :],

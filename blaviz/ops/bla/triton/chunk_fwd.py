@@ -183,16 +183,35 @@ def _read_covectors(p, Rs_ptr, RsTsw_ptr, c_ptr, s_ptr, C: tl.constexpr, NP: tl.
 
 
 @triton.jit
+def _read_covector_pair(p, Rs_ptr, RsTsw_ptr, ca_ptr, sa_ptr, cb_ptr, sb_ptr,
+                        C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr, PREC: tl.constexpr):
+    """Two rotations of one read, ``(rot_{-a}(p Rs^T), rot_{-b}(p Rs^T))``, from one pair of products
+    (:func:`_read_covectors` twice would compute ``p Rs^T`` and ``p Rs^T[:, swap]`` twice)."""
+    offs_n = tl.arange(0, NP)
+    offs_s = tl.arange(0, SP)
+    RsT = tl.load(Rs_ptr + offs_s[:, None] + offs_n[None, :] * SP)
+    RsTsw = tl.load(RsTsw_ptr + offs_s[:, None] * NP + offs_n[None, :])
+    w = _dot(p, RsT, PREC)
+    ws = _dot(p, RsTsw, PREC)
+    ua = _cn_tile(ca_ptr, C, NP) * w - _cn_tile(sa_ptr, C, NP) * ws
+    ub = _cn_tile(cb_ptr, C, NP) * w - _cn_tile(sb_ptr, C, NP) * ws
+    return ua, ub
+
+
+@triton.jit
 def _fwd_out_kernel(q_ptr, k_ptr, v_ptr, fst_ptr, gst_ptr, o_ptr, p_ptr,
                     R_ptr, Minv_ptr, Cn_ptr, Cnsw_ptr, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr,
                     swap_ptr, start_ptr, T, H, DK, DV, NC, t0, scale,
                     C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr,
-                    DKP: tl.constexpr, DVP: tl.constexpr, PREC: tl.constexpr, STORE_P: tl.constexpr):
+                    DKP: tl.constexpr, DVP: tl.constexpr, PREC: tl.constexpr, STORE_P: tl.constexpr,
+                    REUSE: tl.constexpr = False):
     """Grid ``(NC, B*H)``: the outputs of one chunk from the state entering it (and, with
     ``STORE_P``, its slot weights ``p [C, SP]`` float32 for the backward).
 
     Written in the order that keeps the fewest ``[C, *]`` tiles alive (each tile is loaded where it
-    is first needed): keys, slot weights, read covectors, then values.
+    is first needed): keys, slot weights, read covectors, then values. ``REUSE``: compute both read
+    covectors from one pair of products (two products fewer, one more ``[C, NP]`` tile alive);
+    otherwise the second is recomputed where it is needed.
     """
     c = tl.program_id(0)
     bh = tl.program_id(1)
@@ -215,11 +234,15 @@ def _fwd_out_kernel(q_ptr, k_ptr, v_ptr, fst_ptr, gst_ptr, o_ptr, p_ptr,
         offs_s = tl.arange(0, SP)
         tl.store(p_ptr + (bh.to(tl.int64) * NC * C + c * C) * SP + offs_c[:, None] * SP + offs_s[None, :], p)
     causal = offs_c[:, None] >= offs_c[None, :]
-    u0 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
+    if REUSE:
+        u0, u1 = _read_covector_pair(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+    else:
+        u0 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c0_ptr, s0_ptr, C, NP, SP, PREC)
     Bm = tl.where(causal, _dot(u0, tl.trans(_cn_tile(Cn_ptr, C, NP)), PREC), 0.0)
     Vp = _erase(v_ptr + row0 * DV, gst_ptr + sbase * DV, H * DV, DV, tmask, R_ptr, Minv_ptr, C, NP, DVP, PREC)
     O = _dot(Bm, Vp, PREC)
-    u1 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
+    if not REUSE:
+        u1 = _read_covectors(p, Rs_ptr, RsTsw_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC)
     G = _load_rows(gst_ptr + sbase * DV, offs_n, offs_n < NP, offs_v, DV, DV)
     O += _dot(u1, G, PREC)
     tl.store(o_ptr + row0 * DV + offs_c[:, None] * (H * DV) + offs_v[None, :],

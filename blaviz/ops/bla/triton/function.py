@@ -32,8 +32,12 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: the per-chunk backward went from 5.31 ms (one launch, plain tf32) to 3.31 ms.
 #: ``out_warps``/``bwd_warps`` = 4: measured on the H200 (N=63, T=8192, C=64, run 4): 4 warps
 #: 2.61 / 6.72 ms (forward / forward+backward), 8 warps 4.09 / 9.64 ms; C=32 was slower with either.
+#: ``reuse_covectors``: the two rotations of each read (``rot_{-delta}`` and ``rot_{-(delta+1)}`` of
+#: ``p Rs^T``, and the same for ``dZ`` in the backward) from one pair of products instead of two
+#: (two ``C x SP x NP`` products fewer per chunk in the forward and in each backward launch), at
+#: the price of one more ``[C, NP]`` tile alive; not yet timed on the H200, hence off.
 CONFIG = {"scan_bd": 16, "scan_warps": 4, "scan_stages": 2, "out_warps": 4, "bwd_warps": 4,
-          "half_precision_dot": "tf32rn", "bwd_split": True}
+          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": False}
 
 MAX_HEAD_DIM = 128
 
@@ -80,7 +84,7 @@ def fwd_out(q, k, v, fst, gst, cc, C, t0, scale, prec, store_p=False):
     _fwd_out_kernel[(NC, B * H)](
         q, k, v, fst, gst, o, p if store_p else o, *_const_args(cc), T, H, DK, DV, NC, t0, scale,
         C=C, NP=cc.NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec,
-        STORE_P=store_p, num_warps=CONFIG["out_warps"], num_stages=1)
+        STORE_P=store_p, REUSE=CONFIG["reuse_covectors"], num_warps=CONFIG["out_warps"], num_stages=1)
     return o, p
 
 
@@ -101,7 +105,7 @@ def bwd_local(q, k, v, do, fst, gst, cc, C, t0, scale, prec, p=None):
             q, k, v, do, fst, gst, dq, dkl, dvl, bf, bg, dz, p if split else bg, *_const_args(cc),
             T, H, DK, DV, NC, t0, scale,
             C=C, NP=NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec, PART=part,
-            num_warps=CONFIG["bwd_warps"], num_stages=1)
+            REUSE=CONFIG["reuse_covectors"], num_warps=CONFIG["bwd_warps"], num_stages=1)
     return dq, dkl, dvl, bf, bg
 
 
