@@ -200,6 +200,25 @@ PRESETS["temperature"] = Preset(
     note="book recipe; BLA with a learned read-out temperature initialised at sqrt(W/N) (not in BLA_SPEC)",
 )
 
+# gsa_ci: the ci task with GSA under both layer recipes ("blaviz": d^-1/2 slot scale, no SiLU on v and
+# o; "fla": fla's layer, scale 1), two seeds, on a CPU: does the recipe explain GSA's weak book runs?
+PRESETS["gsa_ci"] = replace(
+    PRESETS["ci"], name="gsa_ci", seeds=(0, 1),
+    grid=(("gsa", {"num_slots": 16}), ("gsa", {"num_slots": 16, "recipe": "fla"})),
+    note="ci data and recipe; GSA M=16 with the blaviz and the fla layer recipe, seeds 0 and 1 (CPU, ~6 min)")
+
+# gsa_fla: the book's GSA points again with fla's layer recipe (a GPU call of a later session)
+PRESETS["gsa_fla"] = Preset(
+    name="gsa_fla",
+    data=_BOOK_DATA,
+    widths=(64, 128), lrs=(1e-3, 3e-3), head_dim=64,
+    grid=(),
+    per_width_grid=((64, (("gsa", {"num_slots": 16, "recipe": "fla"}), ("gsa", {"num_slots": 64, "recipe": "fla"}))),
+                    (128, (("gsa", {"num_slots": 16, "recipe": "fla"}),))),
+    train=_BOOK_TRAIN,
+    note="the book's GSA configurations with fla's layer recipe (scale 1, SiLU on v and o)",
+)
+
 PRESETS["paper"] = Preset(
     name="paper",
     data=MQARData(train_counts=(50_000, 10_000, 10_000, 10_000, 10_000), n_test=1000, n_val=200),

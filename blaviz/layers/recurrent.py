@@ -95,16 +95,28 @@ class GatedLinearAttention(TokenMixer):
 
 
 class GatedSlotAttention(TokenMixer):
-    """GSA with ``num_slots`` exponential-moving-average slots read through a softmax over slots."""
+    """GSA with ``num_slots`` exponential-moving-average slots read through a softmax over slots.
+
+    ``recipe`` picks the layer around the operator:
+
+    * ``"blaviz"`` (default, what the stored sweeps ran): SiLU on ``q, k``; slot scores scaled by
+      ``d^-1/2``; a per-head RMSNorm on the output.
+    * ``"fla"``: the recipe of fla's ``GatedSlotAttention`` layer: SiLU on ``q, k`` *and* ``v``; slot
+      scores unscaled (``scale = 1``); SiLU on the output, then an RMSNorm over all heads. With
+      ``d = 64`` the default scale makes the softmax over slots eight times flatter than fla's.
+    """
 
     name = "gsa"
+    RECIPES = ("blaviz", "fla")
 
     def __init__(self, d_model, num_heads=1, head_dim=None, *, num_slots: int = 64,
-                 gate_logit_normalizer: float = 8.0, chunk_size: int = 16, impl="fast"):
+                 gate_logit_normalizer: float = 8.0, chunk_size: int = 16, recipe: str = "blaviz", impl="fast"):
         super().__init__(d_model, num_heads, head_dim, impl=impl)
-        self.num_slots = int(num_slots)
+        if recipe not in self.RECIPES:
+            raise ValueError(f"recipe must be one of {self.RECIPES}, got {recipe!r}")
+        self.num_slots, self.recipe = int(num_slots), recipe
         self.f_proj = nn.Linear(d_model, self.num_heads * self.num_slots, bias=False)
-        self.norm = RMSNorm(self.head_dim)
+        self.norm = RMSNorm(self.head_dim * (self.num_heads if recipe == "fla" else 1))
         self.gate_logit_normalizer, self.chunk_size = gate_logit_normalizer, chunk_size
 
     def mix(self, q, k, v, x):
@@ -112,10 +124,16 @@ class GatedSlotAttention(TokenMixer):
         g = F.logsigmoid(self.f_proj(x)).view(B, T, self.num_heads, self.num_slots) / self.gate_logit_normalizer
         s = 1.0 - g.exp()
         q, k = F.silu(q), F.silu(k)
+        fla = self.recipe == "fla"
+        scale = 1.0 if fla else None
+        if fla:
+            v = F.silu(v)
         if self.impl == "naive":
-            o, _ = gsa_attention(q, k, v, s, g)
+            o, _ = gsa_attention(q, k, v, s, g, scale=scale)
         else:
-            o, _ = fast_ops.chunk_gsa(q, k, v, s, g, chunk_size=self.chunk_size)
+            o, _ = fast_ops.chunk_gsa(q, k, v, s, g, scale=scale, chunk_size=self.chunk_size)
+        if fla:
+            return self.norm(F.silu(o).flatten(2)).view_as(o)
         return self.norm(o)
 
     @property
@@ -123,7 +141,8 @@ class GatedSlotAttention(TokenMixer):
         return state_size("gsa", head_dim=self.head_dim, num_heads=self.num_heads, num_slots=self.num_slots)
 
     def config(self):
-        return {**super().config(), "num_slots": self.num_slots, "gate_logit_normalizer": self.gate_logit_normalizer}
+        return {**super().config(), "num_slots": self.num_slots, "gate_logit_normalizer": self.gate_logit_normalizer,
+                "recipe": self.recipe}
 
 
 class GatedDeltaNet(TokenMixer):

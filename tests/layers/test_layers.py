@@ -112,6 +112,28 @@ def test_bla_learned_temperature_scales_the_slot_logits():
         make("bla", learn_temperature="yes")
 
 
+def test_gsa_fla_recipe():
+    """``recipe="fla"``: SiLU on v, unscaled slot scores, SiLU then an RMSNorm over all heads on the
+    output; fast (chunked) == naive (recurrent); the default recipe is unchanged; bad names raise."""
+    import torch.nn.functional as F
+    from blaviz.ops.gsa import gsa_attention
+    fast = make("gsa", torch.float64, recipe="fla")
+    naive = make("gsa", torch.float64, recipe="fla", impl="naive")
+    naive.load_state_dict(fast.state_dict())
+    x = torch.randn(B, T, D_MODEL, dtype=torch.float64)
+    assert_close_rms(fast(x), naive(x), 1e-10, what="GSA fla recipe, fast vs naive")
+    q, k, v = (fast.heads(p(x)) for p in (fast.q_proj, fast.k_proj, fast.v_proj))
+    g = F.logsigmoid(fast.f_proj(x)).view(B, T, HEADS, -1) / fast.gate_logit_normalizer
+    o, _ = gsa_attention(F.silu(q), F.silu(k), F.silu(v), 1 - g.exp(), g, scale=1.0)
+    h = F.silu(o).reshape(B, T, -1)
+    want = fast.o_proj(h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5) * fast.norm.weight)
+    assert_close_rms(fast(x), want, 1e-10, what="GSA fla recipe, by hand")
+    assert make("gsa").config()["recipe"] == "blaviz" and fast.config()["recipe"] == "fla"
+    assert fast.state_size == make("gsa").state_size
+    with pytest.raises(ValueError, match="recipe"):
+        make("gsa", recipe="zoology")
+
+
 def test_bla_impl_resolution_on_cpu():
     assert resolve_bla_impl("auto", "cpu") == "chunk"
     assert resolve_bla_impl("parallel", "cpu") == "parallel"
