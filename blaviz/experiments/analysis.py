@@ -129,6 +129,12 @@ def report(*paths, thresholds=(0.5, 0.8, 0.9)) -> str:
     return "\n".join(out)
 
 
+def summary_provenance(runs: list[dict], path_in, path_out) -> dict:
+    """How a summary was made: its source, the commits of the runs in it, the command that wrote it."""
+    return {"source": str(path_in), "commit": sorted({str(r.get("git_commit")) for r in runs}),
+            "command": f"python -m blaviz.experiments analyze {path_in} --json {path_out}"}
+
+
 def save_summary(path_in, path_out, thresholds=(0.5, 0.8, 0.9)) -> dict:
     """Write the best-over-lr rows and efficiency numbers as JSON (what the book reads)."""
     runs = load_runs(path_in)
@@ -136,10 +142,6 @@ def save_summary(path_in, path_out, thresholds=(0.5, 0.8, 0.9)) -> dict:
     widths = sorted({r["d_model"] for r in rows})
     metrics = [None] + (_slice_order(rows[0]["per_slice"]) if rows else [])
     eff = [state_efficiency(rows, th, d, metric=m) for d in widths for m in metrics for th in thresholds]
-    # the summary says how it was made: its source, the commits of the runs in it, this command
-    commits = sorted({str(r.get("git_commit")) for r in runs})
-    data = {"source": str(path_in), "commit": commits,
-            "command": f"python -m blaviz.experiments analyze {path_in} --json {path_out}",
-            "rows": rows, "state_efficiency": eff}
+    data = {**summary_provenance(runs, path_in, path_out), "rows": rows, "state_efficiency": eff}
     Path(path_out).write_text(json.dumps(data, indent=1, sort_keys=True))
     return data

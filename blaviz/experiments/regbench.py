@@ -573,12 +573,12 @@ def save_summary(path_in, path_out, *, preset: str | None = None) -> dict:
     """Write the best-over-lr rows, the trends and the test-set baselines as JSON (what the book reads)."""
     from pathlib import Path
 
-    from blaviz.experiments.analysis import load_runs
+    from blaviz.experiments.analysis import load_runs, summary_provenance
 
     runs = load_runs(path_in)
     rows = summarize(runs)
     name = preset or (runs[0]["preset"] if runs else None)
-    data = {"source": str(path_in), "rows": rows,
+    data = {**summary_provenance(runs, path_in, path_out), "rows": rows,
             "trends": [trend(rows, m, d) for d in sorted({r["d_model"] for r in rows})
                        for m in sorted({r["mixer"] for r in rows if r["d_model"] == d})]}
     if name in PRESETS:

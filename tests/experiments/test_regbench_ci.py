@@ -173,6 +173,8 @@ def test_sweep_records_resume_and_cli(tmp_path, capsys):
     assert "| swa | 16 | W=8 |" in capsys.readouterr().out
     summary = json.loads(out_json.read_text())
     assert len(summary["rows"]) == 2 and "baselines" not in summary   # "micro" is not a named preset
+    # like every result file, the summary says how it was made
+    assert summary["commit"] == sorted({str(r["git_commit"]) for r in recs}) and "analyze" in summary["command"]
 
 
 def test_cli_trains_the_micro_sweep(tmp_path, monkeypatch):
