@@ -15,7 +15,10 @@ from pathlib import Path
 
 from blaviz.experiments.sweep import is_complete, read_records
 
-_CONFIG_KEYS = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("feature_map", "phi"))
+# what tells two models of one mixer apart in tables and in the best-over-lr grouping: the state
+# knobs, then the layer variants (a GSA recipe, BLA's learned temperature), which must never merge
+_CONFIG_KEYS = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("feature_map", "phi"),
+                ("recipe", "recipe"), ("learn_temperature", "T"))
 
 
 def load_runs(*paths, include_incomplete: bool = False) -> list[dict]:
@@ -28,10 +31,11 @@ def load_runs(*paths, include_incomplete: bool = False) -> list[dict]:
     return list(by_key.values())
 
 
-def config_label(rec: dict) -> str:
-    """``"W=64,N=7"`` for BLA, ``"W=32"`` for SWA, ``"M=16"`` for GSA, ``""`` for the rest."""
+def config_label(rec: dict, keys=_CONFIG_KEYS) -> str:
+    """``"W=64,N=7"`` for BLA, ``"W=32"`` for SWA, ``"M=16"`` (``"M=16,recipe=fla"``) for GSA, ``""``
+    for the rest: the ``mixer_kwargs`` named in ``keys`` (``(kwarg, short name)`` pairs), in order."""
     kw = rec.get("mixer_kwargs", {})
-    return ",".join(f"{short}={kw[k]}" for k, short in _CONFIG_KEYS if k in kw)
+    return ",".join(f"{short}={kw[k]}" for k, short in keys if k in kw)
 
 
 def best_over_lr(runs: list[dict]) -> list[dict]:

@@ -477,13 +477,16 @@ def run_one(spec: dict, preset: RegBenchPreset, *, device="cpu", progress=True, 
 
 # ------------------------------------------------------------------------------------ analysis
 
-_LABEL_KEYS = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("num_heads", "H"), ("feature_map", "phi"))
+_LABEL_KEYS = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("num_heads", "H"), ("feature_map", "phi"),
+               ("recipe", "recipe"), ("learn_temperature", "T"))
 
 
 def config_label(rec: dict) -> str:
-    """``"W=128,N=15"`` for BLA, ``"W=32"`` for SWA, ``"M=32"`` for GSA, ``"H=4"`` for GLA/GDN."""
-    kw = rec.get("mixer_kwargs", {})
-    return ",".join(f"{short}={kw[k]}" for k, short in _LABEL_KEYS if k in kw)
+    """``"W=128,N=15"`` for BLA, ``"W=32"`` for SWA, ``"M=32"`` for GSA, ``"H=4"`` for GLA/GDN (the
+    RegBench grid varies the heads, so they are part of the label here)."""
+    from blaviz.experiments.analysis import config_label as label
+
+    return label(rec, _LABEL_KEYS)
 
 
 def summarize(runs: list[dict]) -> list[dict]:

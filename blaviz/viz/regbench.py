@@ -327,9 +327,9 @@ def position_figure(records: Sequence[dict], *, references: dict | None = None) 
 
 def run_label(rec: dict) -> str:
     """``"BLA W=128 N=15"``, ``"SWA W=32"``, ``"GLA H=4"``, ``"full attention"``: a run's name in figures."""
-    kw = rec.get("mixer_kwargs", {})
-    short = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("num_heads", "H"))
-    return " ".join([_mixer_label(rec["mixer"])] + [f"{s}={kw[k]}" for k, s in short if k in kw])
+    from blaviz.experiments.regbench import config_label
+
+    return " ".join([_mixer_label(rec["mixer"])] + [p for p in config_label(rec).split(",") if p])
 
 
 def late_change(rec: dict, key: str = "val_validity", frac: float = 0.2) -> dict:

@@ -69,3 +69,14 @@ def test_state_efficiency(runs_file):
     assert [p[0] for p in pts] == sorted(p[0] for p in pts)
     text = report(runs_file)
     assert "SWA/BLA = 8.53x" in text
+
+
+def test_layer_variants_are_never_merged():
+    """Two GSA recipes (or BLA with and without a learned temperature) are different models: their
+    labels differ, so the best-over-lr grouping keeps them apart."""
+    from blaviz.experiments.analysis import config_label
+    runs = [rec("gsa", {"num_slots": 16}, 64, 1e-3, 0.2, 2048), rec("gsa", {"num_slots": 16, "recipe": "fla"}, 64, 1e-3, 0.6, 2048),
+            rec("bla", {"window": 64, "resolution": 15}, 64, 1e-3, 0.1, 1920),
+            rec("bla", {"window": 64, "resolution": 15, "learn_temperature": True}, 64, 1e-3, 0.3, 1920)]
+    assert [config_label(r) for r in runs] == ["M=16", "M=16,recipe=fla", "W=64,N=15", "W=64,N=15,T=True"]
+    assert sorted(r["accuracy"] for r in best_over_lr(runs)) == [0.1, 0.2, 0.3, 0.6]
