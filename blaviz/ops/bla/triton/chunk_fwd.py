@@ -171,15 +171,21 @@ def _slot_weights(Q, Kp, f_base, DK, swap, tpos, scale, Cn_ptr, Cnsw_ptr, Rs_ptr
 
 
 @triton.jit
-def _read_covectors(p, Rs_ptr, RsTsw_ptr, c_ptr, s_ptr, C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr,
-                    PREC: tl.constexpr):
-    """``rot_{-p}(p Rs^T) = c * w - s * w[swap]`` with ``w[swap] = p Rs^T[:, swap]``: ``[C, NP]``."""
+def _read_products(p, Rs_ptr, RsTsw_ptr, NP: tl.constexpr, SP: tl.constexpr, PREC: tl.constexpr):
+    """``(w, w[swap]) = (p Rs^T, p Rs^T[:, swap])``: the two products every read covector is made of."""
     offs_n = tl.arange(0, NP)
     offs_s = tl.arange(0, SP)
     RsT = tl.load(Rs_ptr + offs_s[:, None] + offs_n[None, :] * SP)
     RsTsw = tl.load(RsTsw_ptr + offs_s[:, None] * NP + offs_n[None, :])
-    return _cn_tile(c_ptr, C, NP) * _dot(p, RsT, PREC) \
-        - _cn_tile(s_ptr, C, NP) * _dot(p, RsTsw, PREC)
+    return _dot(p, RsT, PREC), _dot(p, RsTsw, PREC)
+
+
+@triton.jit
+def _read_covectors(p, Rs_ptr, RsTsw_ptr, c_ptr, s_ptr, C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr,
+                    PREC: tl.constexpr):
+    """``rot_{-p}(p Rs^T) = c * w - s * w[swap]`` with ``w[swap] = p Rs^T[:, swap]``: ``[C, NP]``."""
+    w, ws = _read_products(p, Rs_ptr, RsTsw_ptr, NP, SP, PREC)
+    return _cn_tile(c_ptr, C, NP) * w - _cn_tile(s_ptr, C, NP) * ws
 
 
 @triton.jit
@@ -187,15 +193,9 @@ def _read_covector_pair(p, Rs_ptr, RsTsw_ptr, ca_ptr, sa_ptr, cb_ptr, sb_ptr,
                         C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr, PREC: tl.constexpr):
     """Two rotations of one read, ``(rot_{-a}(p Rs^T), rot_{-b}(p Rs^T))``, from one pair of products
     (:func:`_read_covectors` twice would compute ``p Rs^T`` and ``p Rs^T[:, swap]`` twice)."""
-    offs_n = tl.arange(0, NP)
-    offs_s = tl.arange(0, SP)
-    RsT = tl.load(Rs_ptr + offs_s[:, None] + offs_n[None, :] * SP)
-    RsTsw = tl.load(RsTsw_ptr + offs_s[:, None] * NP + offs_n[None, :])
-    w = _dot(p, RsT, PREC)
-    ws = _dot(p, RsTsw, PREC)
-    ua = _cn_tile(ca_ptr, C, NP) * w - _cn_tile(sa_ptr, C, NP) * ws
-    ub = _cn_tile(cb_ptr, C, NP) * w - _cn_tile(sb_ptr, C, NP) * ws
-    return ua, ub
+    w, ws = _read_products(p, Rs_ptr, RsTsw_ptr, NP, SP, PREC)
+    return (_cn_tile(ca_ptr, C, NP) * w - _cn_tile(sa_ptr, C, NP) * ws,
+            _cn_tile(cb_ptr, C, NP) * w - _cn_tile(sb_ptr, C, NP) * ws)
 
 
 @triton.jit
