@@ -32,6 +32,24 @@ def _setup_env():
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(base, "inductor"))
 
 
+def _cuda_ready() -> bool:
+    """Set the compile caches up; say so and return False when there is no CUDA device."""
+    _setup_env()
+    import torch
+    if not torch.cuda.is_available():
+        print("no CUDA device: the GPU benchmark needs one")
+        return False
+    return True
+
+
+def _gpu_provenance(**extra) -> dict:
+    """The provenance record of a GPU benchmark file: commit, versions, host, plus the GPU and CUDA."""
+    import torch
+    prov = provenance()
+    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda, **extra)
+    return prov
+
+
 def rel_rms(a, b) -> float:
     a, b = a.double(), b.double()
     return float((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt().clamp_min(1e-300))
@@ -424,10 +442,7 @@ def run_ab(key: str, values, out=None, rounds: int = 2) -> int:
     value, in the same run, at N = 63, W = 512, T = 8192, C = 64 (the targets' shape): the float64
     gate first, then forward and forward+backward, alternating the values for ``rounds`` rounds
     (so drift hits both alike). Writes ``results/bench/h200_ab_<K>.json``."""
-    _setup_env()
-    import torch
-    if not torch.cuda.is_available():
-        print("no CUDA device: the GPU benchmark needs one")
+    if not _cuda_ready():
         return 1
     from blaviz.ops.bla.triton import CONFIG
     if key not in CONFIG:
@@ -458,10 +473,8 @@ def run_ab(key: str, values, out=None, rounds: int = 2) -> int:
         CONFIG.update(base)
     rows = [dict(value=v, fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]), all=t)
             for v, t in times.items() if t["fwd_ms"]]
-    prov = provenance()
-    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
     save_json(out or os.path.join("results", "bench", f"h200_ab_{key}.json"),
-              dict(provenance=prov, config=dict(key=key, values=[repr(v) for v in values], W=512, N=63, T=8192,
+              dict(provenance=_gpu_provenance(), config=dict(key=key, values=[repr(v) for v in values], W=512, N=63, T=8192,
                                                 C=64, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16", rounds=rounds,
                                                 timing="best of the rounds' do_bench medians"),
                    rows=rows, gates=R.gates, errors=R.errors))
@@ -473,13 +486,12 @@ def run_decode_warps(out=None) -> int:
     """``python -m blaviz.bench decode-warps``: the fused decode step at every ``num_warps``, for
     N = 15, 31, 63 and head dims 64 and 128 (batch 64, 16 heads, W = 512), each configuration
     gated against the float64 reference first. Writes ``results/bench/h200_decode_warps.json``."""
-    _setup_env()
-    import torch
-    if not torch.cuda.is_available():
-        print("no CUDA device: the GPU benchmark needs one")
+    if not _cuda_ready():
         return 1
+    import torch
     from blaviz.ops.bla import BLAState, bla_step_reference
     from blaviz.ops.bla.triton import bla_step_triton
+    from blaviz.ops.bla.triton._consts import pow2_at_least_32
     from blaviz.ops.bla.triton.decode import decode_warps
     R = Runner()
     bw = copy_bandwidth()
@@ -500,14 +512,12 @@ def run_decode_warps(out=None) -> int:
                     us = _graph_time(lambda: bla_step_triton(q, k, v, buf, W, N, out_state=buf, num_warps=nw))
                     state_bytes = 2 * 2 * Bd * H * N * d * 4
                     rows.append(dict(N=N, D=d, num_warps=nw, us=us, frac_hbm=state_bytes / (us * 1e-6) / bw,
-                                     default=nw == decode_warps(1 << (N - 1).bit_length(), d, d)))
+                                     default=nw == decode_warps(pow2_at_least_32(N), d, d)))
                     print("decode", rows[-1], flush=True)
                 except Exception as exc:  # noqa: BLE001
                     R.error(f"decode N={N} D={d} warps={nw}", exc)
-    prov = provenance()
-    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda)
     save_json(out or os.path.join("results", "bench", "h200_decode_warps.json"),
-              dict(provenance=prov, config=dict(batch=Bd, H=H, W=W, dtype="bfloat16", state="float32",
+              dict(provenance=_gpu_provenance(), config=dict(batch=Bd, H=H, W=W, dtype="bfloat16", state="float32",
                                                 timing="CUDA graph replay, triton.testing.do_bench median"),
                    hbm_copy_bytes_per_s=bw, rows=rows, gates=R.gates, errors=R.errors))
     print(table(rows, ["N", "D", "num_warps", "us", "frac_hbm", "default"]))
@@ -544,10 +554,7 @@ def _targets(rows, decode, bw):
 
 
 def run(out=None, quick=False) -> int:
-    _setup_env()
-    import torch
-    if not torch.cuda.is_available():
-        print("no CUDA device: the GPU benchmark needs one")
+    if not _cuda_ready():
         return 1
     t_start = time.perf_counter()
     R = Runner()
@@ -576,9 +583,7 @@ def run(out=None, quick=False) -> int:
         except Exception as exc:  # noqa: BLE001
             R.error(fn.__name__, exc)
     targets = _targets(R.rows, decode, bw)
-    prov = provenance()
-    prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda,
-                wall_time_s=round(time.perf_counter() - t_start, 1))
+    prov = _gpu_provenance(wall_time_s=round(time.perf_counter() - t_start, 1))
     try:
         import fla
         prov["fla"] = fla.__version__
