@@ -1,4 +1,5 @@
-"""``python -m blaviz.bench {cpu,gpu,decode-warps,ab} [--out PATH] [--quick] [--key K --values A,B]``."""
+"""``python -m blaviz.bench {cpu,gpu,decode-warps,ab} [--out PATH] [--quick] [--key K --values A,B]
+[--variants "name:k=v,k=v;name2:..."]``."""
 import argparse
 import sys
 
@@ -21,10 +22,15 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sweep (smoke test)")
     ap.add_argument("--key", default=None, help="ab: the kernel CONFIG entry to compare")
     ap.add_argument("--values", default=None, help="ab: comma-separated values (true/false, integers or strings)")
+    ap.add_argument("--variants", default=None,
+                    help='ab: named sets of CONFIG overrides, "base:;pre:preround=true,fwd_split=true"')
     args = ap.parse_args(argv)
     if args.which == "ab":
+        if args.variants:
+            from blaviz.bench.gpu import parse_variants, run_variants
+            return run_variants(parse_variants(args.variants), out=args.out)
         if not args.key or not args.values:
-            ap.error("ab needs --key and --values")
+            ap.error("ab needs --key and --values, or --variants")
         from blaviz.bench.gpu import run_ab
         return run_ab(args.key, [_value(v) for v in args.values.split(",")], out=args.out)
     if args.which == "decode-warps":

@@ -110,21 +110,36 @@ def _min_bytes(n_tensors):
 
 
 # --------------------------------------------------------------------------------- BLA
-def _bla_gate(R, W, N, C, label="bla"):
+def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
+    """The float64 check before any timing: relative RMS of o and of dq, dk, dv (and, ``with_state``,
+    of the final state and of the initial state's gradients, the quantities the scans carry over
+    every chunk) must all be <= 5e-3 for bf16 inputs."""
     import torch
-    from blaviz.ops.bla import bla_chunk
+    from blaviz.ops.bla import BLAState, bla_chunk
     from blaviz.ops.bla.triton import bla_triton
     g = torch.Generator(device="cuda").manual_seed(W + N)
-    q, k, v = (torch.randn(1, 1000, 4, D, device="cuda", generator=g).bfloat16() for _ in range(3))
-    do = torch.randn(1, 1000, 4, D, device="cuda", generator=g)
-    x64 = [t.double().requires_grad_() for t in (q, k, v)]
-    ref, _ = bla_chunk(*x64, W, N)
-    rg = torch.autograd.grad(ref, x64, do.double())
-    xs = [t.clone().requires_grad_() for t in (q, k, v)]
-    o, _ = bla_triton(*xs, W, N, chunk_size=C)
-    gr = torch.autograd.grad(o, xs, do.bfloat16())
-    err = max([rel_rms(o, ref)] + [rel_rms(a, b) for a, b in zip(gr, rg)])
-    return R.gate(label, dict(W=W, N=N, C=C), err, 5e-3)
+    q, k, v = (torch.randn(1, T, 4, D, device="cuda", generator=g).bfloat16() for _ in range(3))
+    do = torch.randn(1, T, 4, D, device="cuda", generator=g)
+    F0, G0, dF, dG = (torch.randn(1, 4, N, D, device="cuda", generator=g, dtype=torch.float64) for _ in range(4))
+
+    def loss_and_grads(dtype, state_dtype):
+        xs = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+        st = None
+        if with_state:
+            st = BLAState(F0.to(state_dtype).requires_grad_(), G0.to(state_dtype).requires_grad_(), 3)
+        o, fin = bla_triton(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True) \
+            if dtype != torch.float64 else bla_chunk(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True)
+        loss = (o.double() * do.double()).sum()
+        wrt = xs
+        if with_state:
+            loss = loss + (fin.key_freq.double() * dF).sum() + (fin.value_freq.double() * dG).sum()
+            wrt = xs + [st.key_freq, st.value_freq]
+        outs = [o] + ([fin.key_freq, fin.value_freq] if with_state else [])
+        return outs, torch.autograd.grad(loss, wrt)
+    ref_o, ref_g = loss_and_grads(torch.float64, torch.float64)
+    got_o, got_g = loss_and_grads(torch.bfloat16, torch.float32)
+    err = max(rel_rms(a, b) for a, b in zip(list(got_o) + list(got_g), list(ref_o) + list(ref_g)))
+    return R.gate(label, dict(W=W, N=N, C=C, T=T, with_state=with_state), err, 5e-3)
 
 
 def _bla_fns(T, W, N, C):
@@ -437,48 +452,95 @@ def copy_bandwidth() -> float:
     return 2 * n / (ms * 1e-3)
 
 
+def parse_variants(text: str) -> dict:
+    """``"base:;pre:preround=true;both:preround=true,fwd_split=true"`` -> ``{name: {key: value}}``
+    (values as :func:`blaviz.bench.__main__._value` reads them; an empty list is the defaults)."""
+    from blaviz.bench.__main__ import _value
+    from blaviz.ops.bla.triton import CONFIG
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, body = part.partition(":")
+        if not name or name in out:
+            raise ValueError(f"variants: each needs a new name before ':', got {part!r}")
+        over = {}
+        for item in filter(None, (x.strip() for x in body.split(","))):
+            key, eq, val = item.partition("=")
+            if not eq or key not in CONFIG:
+                raise ValueError(f"variants: {item!r} must be KEY=VALUE with KEY one of {sorted(CONFIG)}")
+            over[key] = None if val.strip().lower() == "none" else _value(val)
+        out[name] = over
+    if not out:
+        raise ValueError("variants: none given")
+    return out
+
+
 def run_ab(key: str, values, out=None, rounds: int = 2) -> int:
-    """``python -m blaviz.bench ab --key K --values A,B``: one kernel setting ``CONFIG[K]`` at each
-    value, in the same run, at N = 63, W = 512, T = 8192, C = 64 (the targets' shape): the float64
-    gate first, then forward and forward+backward, alternating the values for ``rounds`` rounds
-    (so drift hits both alike). Writes ``results/bench/h200_ab_<K>.json``."""
-    if not _cuda_ready():
-        return 1
+    """``python -m blaviz.bench ab --key K --values A,B``: :func:`run_variants` with one setting ``K``
+    at each value. Writes ``results/bench/h200_ab_<K>.json``."""
     from blaviz.ops.bla.triton import CONFIG
     if key not in CONFIG:
         raise ValueError(f"key must be one of {sorted(CONFIG)}, got {key!r}")
+    return run_variants({f"{key}={v!r}": {key: v} for v in values}, out=out or os.path.join(
+        "results", "bench", f"h200_ab_{key}.json"), rounds=rounds)
+
+
+def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
+    """``python -m blaviz.bench ab --variants "name:k=v,k=v;..."``: kernel settings (``CONFIG``
+    overrides) compared in one run at N = 63, W = 512, T = 8192, C = 64 (the targets' shape). Each is
+    gated against float64 first (with an initial state: its gradient and the final state are what the
+    scans carry), then forward and forward+backward are timed, the variants alternating for ``rounds``
+    rounds (so drift hits all alike); the registers and spills of each compiled kernel are recorded.
+    Writes ``results/bench/h200_variants.json`` unless ``out`` says otherwise."""
+    if not _cuda_ready():
+        return 1
+    from blaviz.ops.bla.triton import CONFIG
+    from blaviz.ops.bla.triton.function import kernel_stats
     R, base = Runner(), dict(CONFIG)
-    ok, times = {}, {repr(v): {"fwd_ms": [], "fwdbwd_ms": []} for v in values}
+    ok, stats = {}, {}
+    times = {name: {"fwd_ms": [], "fwdbwd_ms": []} for name in variants}
     try:
-        for v in values:
-            CONFIG[key] = v
-            ok[repr(v)] = _bla_gate(R, 512, 63, 64, label=f"ab {key}={v!r}")
+        for name, over in variants.items():
+            CONFIG.clear()
+            CONFIG.update(base, **over)
+            try:
+                ok[name] = _bla_gate(R, 512, 63, 64, label=f"variant {name}", with_state=True)
+            except Exception as exc:  # noqa: BLE001
+                R.error(f"gate {name}", exc)
+                ok[name] = False
         fns = {}
         for r in range(rounds):
-            for v in values:
-                if not ok[repr(v)]:
+            for name, over in variants.items():
+                if not ok[name]:
                     continue
-                CONFIG[key] = v
-                if repr(v) not in fns:
-                    fns[repr(v)] = _bla_fns(8192, 512, 63, 64)
-                fwd, fb = fns[repr(v)]
-                times[repr(v)]["fwd_ms"].append(_bench(fwd))
-                times[repr(v)]["fwdbwd_ms"].append(_bench(fb))
-                print(f"round {r} {key}={v!r}: fwd {times[repr(v)]['fwd_ms'][-1]:.3f} ms, "
-                      f"fwd+bwd {times[repr(v)]['fwdbwd_ms'][-1]:.3f} ms", flush=True)
-    except Exception as exc:  # noqa: BLE001
-        R.error(f"ab {key}", exc)
+                CONFIG.clear()
+                CONFIG.update(base, **over)
+                try:
+                    if name not in fns:
+                        fns[name] = _bla_fns(8192, 512, 63, 64)
+                    fwd, fb = fns[name]
+                    times[name]["fwd_ms"].append(_bench(fwd))
+                    times[name]["fwdbwd_ms"].append(_bench(fb))
+                    stats.setdefault(name, kernel_stats())
+                except Exception as exc:  # noqa: BLE001
+                    R.error(f"time {name}", exc)
+                    ok[name] = False
+                    continue
+                print(f"round {r} {name}: fwd {times[name]['fwd_ms'][-1]:.3f} ms, "
+                      f"fwd+bwd {times[name]['fwdbwd_ms'][-1]:.3f} ms", flush=True)
     finally:
         CONFIG.clear()
         CONFIG.update(base)
-    rows = [dict(value=v, fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]), all=t)
-            for v, t in times.items() if t["fwd_ms"]]
-    save_json(out or os.path.join("results", "bench", f"h200_ab_{key}.json"),
-              dict(provenance=_gpu_provenance(), config=dict(key=key, values=[repr(v) for v in values], W=512, N=63, T=8192,
+    rows = [dict(value=name, overrides=variants[name], fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]),
+                 all=t, kernels=stats.get(name, {}))
+            for name, t in times.items() if t["fwd_ms"] and t["fwdbwd_ms"]]
+    save_json(out or os.path.join("results", "bench", "h200_variants.json"),
+              dict(provenance=_gpu_provenance(), config=dict(variants=variants, defaults=base, W=512, N=63, T=8192,
                                                 C=64, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16", rounds=rounds,
                                                 timing="best of the rounds' do_bench medians"),
                    rows=rows, gates=R.gates, errors=R.errors))
     print(table(rows, ["value", "fwd_ms", "fwdbwd_ms"]))
+    for r in rows:
+        print(r["value"], {k: (v["n_regs"], v["n_spills"]) for k, v in r["kernels"].items()})
     return 0 if not R.errors else 2
 
 

@@ -77,8 +77,18 @@ def reuse_covectors(request):
     CONFIG["reuse_covectors"] = old
 
 
+@pytest.fixture(params=[False, True], ids=["one-launch-fwd", "split-fwd"])
+def fwd_split(request):
+    """Both forms of the per-chunk forward: one launch, or key side (slot weights) then value side."""
+    from blaviz.ops.bla.triton import CONFIG
+    old = CONFIG["fwd_split"]
+    CONFIG["fwd_split"] = request.param
+    yield request.param
+    CONFIG["fwd_split"] = old
+
+
 @pytest.mark.parametrize("W,N,S,T,D,Dv,C,with_state", CASES)
-def test_triton_matches_reference_fp32(W, N, S, T, D, Dv, C, with_state, bwd_split, reuse_covectors):
+def test_triton_matches_reference_fp32(W, N, S, T, D, Dv, C, with_state, bwd_split, reuse_covectors, fwd_split):
     q, k, v, st = _inputs(1, T, 2, D, Dv, N=N, with_state=with_state, pos=3)
     seeds = (torch.randn(1, T, 2, Dv, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
              torch.randn(1, 2, N, Dv, dtype=torch.float64))
@@ -99,6 +109,82 @@ def test_triton_half_precision_and_recurrent_reference():
         o, _ = bla_triton(q.to(DEV, dtype), k.to(DEV, dtype), v.to(DEV, dtype), W, N, chunk_size=16)
         assert o.dtype == dtype
         assert_close_rms(o.cpu(), ref, 5e-3, f"o ({dtype})")
+
+
+def test_split_forward_without_gradients(fwd_split):
+    """Inference (no gradient): the split forward still needs its slot-weight buffer, the fused one none."""
+    W, N, T, D = 16, 7, 45, 16
+    q, k, v, _ = _inputs(1, T, 2, D)
+    ref, _ = bla_recurrent(q, k, v, W, N)
+    with torch.no_grad():
+        o, _ = bla_triton(*(x.to(DEV, torch.float32) for x in (q, k, v)), W, N, chunk_size=16)
+    assert_close_rms(o.cpu(), ref, 1e-5, f"o (fwd_split={fwd_split})")
+
+
+def test_preround_tables_change_no_bit(monkeypatch):
+    """Tables rounded to tf32 on the host (and bf16 inputs left unrounded, tf32 holds them exactly)
+    give the very same outputs and gradients as rounding everything in the kernel: bit for bit,
+    forward and backward, with an initial state and an odd length, split and fused backward."""
+    from blaviz.ops.bla.triton import CONFIG
+    W, N, S, T, D = 32, 15, 20, 45, 16
+    q, k, v, st = _inputs(1, T, 2, D, N=N, with_state=True, pos=3)
+    seeds = (torch.randn(1, T, 2, D, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
+             torch.randn(1, 2, N, D, dtype=torch.float64))
+    monkeypatch.setitem(CONFIG, "half_precision_dot", "tf32rn")
+    for split in (True, False):
+        monkeypatch.setitem(CONFIG, "bwd_split", split)
+        runs = []
+        for pre in (False, True):
+            monkeypatch.setitem(CONFIG, "preround", pre)
+            runs.append(_run(bla_triton, q, k, v, st, torch.bfloat16, W, N, S, 16, seeds))
+        (va, ga), (vb, gb) = runs
+        for a, b in zip(va + ga, vb + gb):
+            assert torch.equal(a, b)
+        ref_vals, _ = _run(bla_chunk, q, k, v, st, torch.float64, W, N, S, 16, seeds)
+        assert_close_rms(vb[0].cpu(), ref_vals[0].cpu(), 5e-3, "o (bf16, rounded tables)")
+
+
+def test_round_tf32_and_rounded_tables():
+    from blaviz.ops.bla.triton._consts import DOT_TABLES, chunk_consts, round_tf32
+    from blaviz.ops.bla.triton.function import _round_in_kernel
+    x = torch.randn(10000, dtype=torch.float32) * 10.0 ** torch.randint(-20, 20, (10000,)).float()
+    r = round_tf32(x)
+    assert torch.equal(round_tf32(r), r)                                    # idempotent
+    assert torch.equal(r.view(torch.int32) & 0x1FFF, torch.zeros_like(r, dtype=torch.int32))
+    assert ((r - x).abs() <= x.abs() * 2.0 ** -11).all()                    # nearest: half a tf32 ulp
+    assert torch.equal(round_tf32(-x), -r)                                  # symmetric (ties away from 0)
+    ties = torch.tensor([1 + 2.0 ** -11, 1 + 3 * 2.0 ** -11], dtype=torch.float32)
+    assert round_tf32(ties).tolist() == [1 + 2.0 ** -10, 1 + 2 * 2.0 ** -10]
+    bf = torch.randn(1000).bfloat16().float()
+    assert torch.equal(round_tf32(bf), bf)                                  # bf16 values are tf32 values
+    with pytest.raises(ValueError, match="float32"):
+        round_tf32(x.double())
+    exact = chunk_consts(64, 15, 15, 16, 100, "cpu")
+    rnd = chunk_consts(64, 15, 15, 16, 100, "cpu", rounded=True)
+    assert rnd.rounded and not exact.rounded
+    for name in DOT_TABLES:
+        assert torch.equal(getattr(rnd, name), round_tf32(getattr(exact, name))), name
+    assert torch.equal(rnd.c0, exact.c0) and torch.equal(rnd.s1, exact.s1)    # element-wise tables stay exact
+    assert _round_in_kernel(exact, "tf32x3") and not _round_in_kernel(rnd, "tf32rn")
+    with pytest.raises(ValueError, match="tf32x3"):
+        _round_in_kernel(rnd, "tf32x3")
+
+
+@pytest.mark.parametrize("local_dot", ["tf32", "tf32rn"])
+def test_local_precision_setting(monkeypatch, local_dot):
+    """``CONFIG["local_dot"]`` changes only the per-chunk kernels of half-precision inputs; float32
+    inputs keep ``tf32x3`` everywhere."""
+    from blaviz.ops.bla.triton import CONFIG
+    from blaviz.ops.bla.triton.function import _local_precision, _precision
+    monkeypatch.setitem(CONFIG, "local_dot", local_dot)
+    monkeypatch.setitem(CONFIG, "preround", True)
+    assert _local_precision(torch.bfloat16) == local_dot and _precision(torch.bfloat16) == CONFIG["half_precision_dot"]
+    assert _local_precision(torch.float32) == "tf32x3"
+    W, N, T, D = 16, 7, 37, 16
+    q, k, v, _ = _inputs(1, T, 2, D)
+    ref, _ = bla_recurrent(q, k, v, W, N)
+    o, _ = bla_triton(*(x.to(DEV, torch.bfloat16) for x in (q, k, v)), W, N, chunk_size=16)
+    assert_close_rms(o.cpu(), ref, 5e-3, f"o (local_dot={local_dot})")
 
 
 def test_prefill_then_decode_equals_one_pass():
@@ -185,3 +271,28 @@ def test_public_step_dispatch_matches_reference():
     assert st_tri.position == st_ref.position == 3
     with pytest.raises(ValueError, match="impl must be one of"):
         bla_step(q, k, v, None, 16, 7, impl="fused")
+
+
+def test_config_overrides_by_name_and_environment():
+    import json
+    import subprocess
+    import sys
+
+    from blaviz.bench.gpu import parse_variants
+    from blaviz.ops.bla.triton.function import CONFIG, update_config
+    with pytest.raises(ValueError, match="unknown kernel setting"):
+        update_config({"fwd_splt": True})
+    v = parse_variants("base:;fast:preround=true,fwd_split=true,local_dot=tf32;w:out_warps=8,local_dot=none")
+    assert v == {"base": {}, "fast": {"preround": True, "fwd_split": True, "local_dot": "tf32"},
+                 "w": {"out_warps": 8, "local_dot": None}}
+    for bad in ("x:nosuch=1", "a:;a:", ":preround=true", "x:preround", ""):
+        with pytest.raises(ValueError, match="variants"):
+            parse_variants(bad)
+    env = dict(os.environ, BLAVIZ_TRITON_CONFIG=json.dumps({"fwd_split": True, "out_warps": 8}))
+    code = "from blaviz.ops.bla.triton import CONFIG; print(CONFIG['fwd_split'], CONFIG['out_warps'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "8"]
+    assert CONFIG["out_warps"] == 4                     # this process is untouched
+    env["BLAVIZ_TRITON_CONFIG"] = json.dumps({"nope": 1})
+    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown kernel setting" in bad.stderr

@@ -98,6 +98,20 @@ class ChunkConsts:
     start: torch.Tensor
     NP: int
     SP: int
+    rounded: bool = False
+
+
+#: The tables that enter ``tl.dot`` as operands (the cos/sin tables only multiply element-wise).
+DOT_TABLES = ("R", "Minv", "Cn", "Cn_sw", "Rs", "RsT_sw", "YM", "A")
+
+
+def round_tf32(x: torch.Tensor) -> torch.Tensor:
+    """float32 rounded to the nearest tf32 value, ties away from zero: the host twin of the kernels'
+    ``_rn_tf32`` (same bit operation), so a table rounded here is exactly what the kernel would make."""
+    if x.dtype != torch.float32:
+        raise ValueError(f"round_tf32 needs float32, got {x.dtype}")
+    xi = x.contiguous().view(torch.int32)
+    return ((xi + 0x1000) & -8192).view(torch.float32)
 
 
 @lru_cache(maxsize=32)
@@ -136,16 +150,24 @@ def _chunk_consts_cpu(W: int, N: int, S: int, C: int, tail: int) -> dict:
 _DEVICE_CACHE: dict = {}
 
 
-def chunk_consts(W: int, N: int, S: int, C: int, T: int, device) -> ChunkConsts:
-    """Tables for ``(W, N, S, C)`` and a sequence of ``T`` tokens (the last chunk has ``T - (NC-1) C``)."""
+def chunk_consts(W: int, N: int, S: int, C: int, T: int, device, rounded: bool = False) -> ChunkConsts:
+    """Tables for ``(W, N, S, C)`` and a sequence of ``T`` tokens (the last chunk has ``T - (NC-1) C``).
+
+    ``rounded``: the :data:`DOT_TABLES` already rounded to nearest tf32 (:func:`round_tf32`), for
+    kernels whose products read tf32 operands: they then skip rounding the tables themselves. Only
+    valid with the ``tf32rn`` / ``tf32`` products; ``tf32x3`` needs the exact float32 tables.
+    """
     tail = T - ((T - 1) // C) * C
-    key = (W, N, S, C, tail, str(device))
+    key = (W, N, S, C, tail, str(device), bool(rounded))
     hit = _DEVICE_CACHE.get(key)
     if hit is None:
-        cpu = _chunk_consts_cpu(W, N, S, C, tail)
-        hit = ChunkConsts(**{k: (v.to(device=device, dtype=torch.float32).contiguous() if isinstance(v, torch.Tensor)
-                                 and v.is_floating_point() else (v.to(device) if isinstance(v, torch.Tensor) else v))
-                             for k, v in cpu.items()})
+        cpu = dict(_chunk_consts_cpu(W, N, S, C, tail))
+        for name, v in cpu.items():
+            if isinstance(v, torch.Tensor) and v.is_floating_point():
+                v = v.to(dtype=torch.float32)
+                cpu[name] = round_tf32(v) if rounded and name in DOT_TABLES else v
+        hit = ChunkConsts(**{k: (v.to(device=device).contiguous() if isinstance(v, torch.Tensor) else v)
+                             for k, v in cpu.items()}, rounded=bool(rounded))
         _DEVICE_CACHE[key] = hit
     return hit
 

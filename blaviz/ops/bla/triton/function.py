@@ -9,11 +9,14 @@ then the adjoint scan (``_bwd_scan_kernel``). See the two kernel modules for the
 """
 from __future__ import annotations
 
+import json
+import os
+
 import torch
 import triton
 
 from blaviz.ops.bla.state import BLAState, check_inputs
-from blaviz.ops.bla.triton._consts import chunk_consts, pow2_at_least_16
+from blaviz.ops.bla.triton._consts import ChunkConsts, chunk_consts, pow2_at_least_16
 from blaviz.ops.bla.triton.chunk_bwd import _bwd_local_kernel, _bwd_scan_kernel
 from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 
@@ -36,18 +39,83 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: ``p Rs^T``, and the same for ``dZ`` in the backward) from one pair of products instead of two
 #: (two ``C x SP x NP`` products fewer per chunk in the forward and in each backward launch), at
 #: the price of one more ``[C, NP]`` tile alive; not yet timed on the H200, hence off.
+#: ``preround``: with ``tf32rn``/``tf32`` products, read tables already rounded to tf32 on the host
+#: (``_consts.round_tf32``) and skip rounding the bf16/fp16 inputs (tf32 holds them exactly): the
+#: same products bit for bit, less element-wise work per product.
+#: ``fwd_split``: the per-chunk forward as two launches (key side up to the slot weights, which it
+#: stores; then the value side from them), as ``bwd_split`` does for the backward.
+#: ``local_dot``: operand precision of the per-chunk kernels for bf16/fp16 inputs when it should
+#: differ from the scans' (None: the same, ``half_precision_dot``). The scans carry a state over
+#: hundreds of chunks, where a biased product error adds up; the per-chunk kernels do not.
 CONFIG = {"scan_bd": 16, "scan_warps": 4, "scan_stages": 2, "out_warps": 4, "bwd_warps": 4,
-          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": False}
+          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": False,
+          "preround": False, "fwd_split": False, "local_dot": None}
+
+
+
+def update_config(overrides: dict) -> None:
+    """Set kernel settings by name (unknown names are an error, not a silent no-op). At import, the
+    environment variable ``BLAVIZ_TRITON_CONFIG`` (a JSON object) is applied through this: a test
+    suite or a notebook can then run under other settings without editing code."""
+    unknown = sorted(set(overrides) - set(CONFIG))
+    if unknown:
+        raise ValueError(f"unknown kernel setting(s) {unknown}; allowed: {sorted(CONFIG)}")
+    CONFIG.update(overrides)
+
+
+if os.environ.get("BLAVIZ_TRITON_CONFIG"):
+    _env = json.loads(os.environ["BLAVIZ_TRITON_CONFIG"])
+    if not isinstance(_env, dict):
+        raise ValueError(f"BLAVIZ_TRITON_CONFIG must be a JSON object, got {_env!r}")
+    update_config(_env)
+
+#: The last compiled kernel of each launch site (GPU only): ``kernel_stats()`` reads its registers
+#: and spills, which the benchmark records next to each timing.
+_LAUNCHED: dict = {}
 
 MAX_HEAD_DIM = 128
 
 
 def _precision(dtype: torch.dtype) -> str:
-    """Operand precision of every ``tl.dot`` (accumulation is always float32). float32 inputs:
-    ``tf32x3`` (each operand split in two tf32 parts, three products: float32-level accuracy on tensor
-    cores; plain ``ieee`` products compile 5x slower and run on FMA units). bf16/fp16 inputs:
+    """Operand precision of every ``tl.dot`` in the scans (accumulation is always float32). float32
+    inputs: ``tf32x3`` (each operand split in two tf32 parts, three products: float32-level accuracy on
+    tensor cores; plain ``ieee`` products compile 5x slower and run on FMA units). bf16/fp16 inputs:
     ``CONFIG["half_precision_dot"]`` (``tf32rn``, see there)."""
     return "tf32x3" if dtype == torch.float32 else CONFIG["half_precision_dot"]
+
+
+def _local_precision(dtype: torch.dtype) -> str:
+    """Operand precision of the per-chunk kernels: as the scans', unless ``CONFIG["local_dot"]`` says
+    otherwise for bf16/fp16 inputs."""
+    if dtype == torch.float32 or CONFIG["local_dot"] is None:
+        return _precision(dtype)
+    return CONFIG["local_dot"]
+
+
+def consts_for(W, N, S, C, T, device, prec) -> ChunkConsts:
+    """The tables for kernels whose products use ``prec``: rounded to tf32 on the host when
+    ``CONFIG["preround"]`` and the products read tf32 operands anyway, else exact float32."""
+    return chunk_consts(W, N, S, C, T, device, rounded=bool(CONFIG["preround"]) and prec in ("tf32rn", "tf32"))
+
+
+def _round_in_kernel(cc, prec) -> bool:
+    """The kernels' ``RT`` flag: round the tables (and raw inputs) in the kernel unless ``cc`` holds
+    rounded tables. Rounded tables with a product that needs exact ones is a caller's mistake."""
+    if cc.rounded and prec not in ("tf32rn", "tf32"):
+        raise ValueError(f"tf32-rounded tables need tf32rn or tf32 products, got {prec!r}")
+    return not cc.rounded
+
+
+def _record(name, handle):
+    if handle is not None and hasattr(handle, "n_spills"):
+        _LAUNCHED[name] = handle
+
+
+def kernel_stats() -> dict:
+    """Registers per thread, spilled registers and shared memory of the kernels launched last
+    (GPU only; empty under the interpreter)."""
+    return {name: dict(n_regs=int(k.n_regs), n_spills=int(k.n_spills), shared_bytes=int(getattr(k, "shared", 0)))
+            for name, k in _LAUNCHED.items()}
 
 
 def _const_args(cc):
@@ -66,26 +134,30 @@ def fwd_scan(k, v, F0, G0, cc, N, C, prec):
     gfin = torch.empty(B, H, N, DV, device=dev, dtype=torch.float32)
     bd = CONFIG["scan_bd"]
     nkt, nvt = triton.cdiv(DK, bd), triton.cdiv(DV, bd)
-    _fwd_scan_kernel[(B * H, nkt + nvt)](
+    _record("fwd_scan", _fwd_scan_kernel[(B * H, nkt + nvt)](
         k, v, F0 if has_init else ffin, G0 if has_init else gfin, fst, gst, ffin, gfin, cc.A, cc.YM,
-        T, H, N, DK, DV, NC, nkt, C=C, NP=NP, BD=bd, HAS_INIT=has_init, PREC=prec,
-        num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"])
+        T, H, N, DK, DV, NC, nkt, C=C, NP=NP, BD=bd, HAS_INIT=has_init, PREC=prec, RT=_round_in_kernel(cc, prec),
+        num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"]))
     return fst, gst, ffin, gfin
 
 
 def fwd_out(q, k, v, fst, gst, cc, C, t0, scale, prec, store_p=False):
-    """Launch the per-chunk output kernel; returns ``(o, p)``: ``o`` in the input dtype, ``p`` the
-    slot weights ``[B, H, NC*C, SP]`` float32 when ``store_p`` (for the split backward), else None."""
+    """Launch the per-chunk output kernel (two launches when ``CONFIG["fwd_split"]``); returns
+    ``(o, p)``: ``o`` in the input dtype, ``p`` the slot weights ``[B, H, NC*C, SP]`` float32 when
+    ``store_p`` (for the split backward), else None."""
     B, T, H, DK = q.shape
     DV = v.shape[-1]
     NC = triton.cdiv(T, C)
+    split = bool(CONFIG["fwd_split"])
     o = torch.empty(B, T, H, DV, device=q.device, dtype=q.dtype)
-    p = torch.empty(B, H, NC * C, cc.SP, device=q.device, dtype=torch.float32) if store_p else None
-    _fwd_out_kernel[(NC, B * H)](
-        q, k, v, fst, gst, o, p if store_p else o, *_const_args(cc), T, H, DK, DV, NC, t0, scale,
-        C=C, NP=cc.NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec,
-        STORE_P=store_p, REUSE=CONFIG["reuse_covectors"], num_warps=CONFIG["out_warps"], num_stages=1)
-    return o, p
+    p = torch.empty(B, H, NC * C, cc.SP, device=q.device, dtype=torch.float32) if store_p or split else None
+    for part in ((1, 2) if split else (0,)):
+        _record(f"fwd_out_{part}", _fwd_out_kernel[(NC, B * H)](
+            q, k, v, fst, gst, o, o if p is None else p, *_const_args(cc), T, H, DK, DV, NC, t0, scale,
+            C=C, NP=cc.NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec,
+            STORE_P=p is not None, REUSE=CONFIG["reuse_covectors"], PART=part, RT=_round_in_kernel(cc, prec),
+            num_warps=CONFIG["out_warps"], num_stages=1))
+    return o, (p if store_p else None)
 
 
 def bwd_local(q, k, v, do, fst, gst, cc, C, t0, scale, prec, p=None):
@@ -101,11 +173,12 @@ def bwd_local(q, k, v, do, fst, gst, cc, C, t0, scale, prec, p=None):
     split = p is not None                    # the split backward reads the forward's slot weights
     dz = torch.empty(B, H, NC * C, cc.SP, device=dev, dtype=torch.float32) if split else bg
     for part in ((1, 2) if split else (0,)):
-        _bwd_local_kernel[(NC, B * H)](
+        _record(f"bwd_local_{part}", _bwd_local_kernel[(NC, B * H)](
             q, k, v, do, fst, gst, dq, dkl, dvl, bf, bg, dz, p if split else bg, *_const_args(cc),
             T, H, DK, DV, NC, t0, scale,
             C=C, NP=NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec, PART=part,
-            REUSE=CONFIG["reuse_covectors"], num_warps=CONFIG["bwd_warps"], num_stages=1)
+            REUSE=CONFIG["reuse_covectors"], RT=_round_in_kernel(cc, prec),
+            num_warps=CONFIG["bwd_warps"], num_stages=1))
     return dq, dkl, dvl, bf, bg
 
 
@@ -124,21 +197,21 @@ def bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, cc, N, C, has_init, prec):
     dg0 = torch.empty(B, H, N, DV, device=dev, dtype=torch.float32) if has_init else None
     bd = CONFIG["scan_bd"]
     nkt, nvt = triton.cdiv(DK, bd), triton.cdiv(DV, bd)
-    _bwd_scan_kernel[(B * H, nkt + nvt)](
+    _record("bwd_scan", _bwd_scan_kernel[(B * H, nkt + nvt)](
         dkl, dvl, bf, bg, dff if has_dfin else bf, dgf if has_dfin else bg, dk, dv,
         df0 if has_init else bf, dg0 if has_init else bg, cc.A, cc.YM,
         T, H, N, DK, DV, NC, nkt, C=C, NP=cc.NP, BD=bd, HAS_DFIN=has_dfin, HAS_INIT=has_init, PREC=prec,
-        num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"])
+        RT=_round_in_kernel(cc, prec), num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"]))
     return dk, dv, df0, dg0
 
 
 class _BLATriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, F0, G0, W, N, S, scale, t0, C, need_grad):
-        cc = chunk_consts(W, N, S, C, q.shape[1], q.device)
-        prec = _precision(q.dtype)
-        fst, gst, ffin, gfin = fwd_scan(k, v, F0, G0, cc, N, C, prec)
-        o, p = fwd_out(q, k, v, fst, gst, cc, C, t0, scale, prec, store_p=need_grad and CONFIG["bwd_split"])
+        T, prec, lprec = q.shape[1], _precision(q.dtype), _local_precision(q.dtype)
+        fst, gst, ffin, gfin = fwd_scan(k, v, F0, G0, consts_for(W, N, S, C, T, q.device, prec), N, C, prec)
+        o, p = fwd_out(q, k, v, fst, gst, consts_for(W, N, S, C, T, q.device, lprec), C, t0, scale, lprec,
+                       store_p=need_grad and CONFIG["bwd_split"])
         ctx.save_for_backward(q, k, v, fst, gst, p)
         ctx.cfg = (W, N, S, scale, t0, C, F0 is not None)
         ctx.set_materialize_grads(False)
@@ -148,11 +221,12 @@ class _BLATriton(torch.autograd.Function):
     def backward(ctx, do, dff, dgf):
         q, k, v, fst, gst, p = ctx.saved_tensors
         W, N, S, scale, t0, C, has_init = ctx.cfg
-        cc = chunk_consts(W, N, S, C, q.shape[1], q.device)
-        prec = _precision(q.dtype)
+        T, prec, lprec = q.shape[1], _precision(q.dtype), _local_precision(q.dtype)
         do = torch.zeros_like(v) if do is None else do.contiguous()
-        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, cc, C, t0, scale, prec, p)
-        dk, dv, df0, dg0 = bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, cc, N, C, has_init, prec)
+        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, consts_for(W, N, S, C, T, q.device, lprec), C, t0,
+                                         scale, lprec, p)
+        dk, dv, df0, dg0 = bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, consts_for(W, N, S, C, T, q.device, prec), N, C,
+                                    has_init, prec)
         return dq, dk, dv, df0, dg0, None, None, None, None, None, None, None
 
 
