@@ -227,13 +227,13 @@ def bench_bla_breakdown(C):
     """Each of the four launches alone (N=63, W=512)."""
     import torch
     from blaviz.ops.bla.triton import function as f
-    from blaviz.ops.bla.triton._consts import chunk_consts
     out = []
     for T in BREAKDOWN_T:
         B = TOKENS // T
         q, k, v, do = (_rand(B, T, H, D) for _ in range(4))
-        cc = chunk_consts(512, 63, 63, C, T, q.device)
         prec, scale = f._precision(torch.bfloat16), D ** -0.5
+        cc = f.consts_for(512, 63, 63, C, T, q.device, prec)
+        f._LAUNCHED.clear()
         fst, gst, _, _ = f.fwd_scan(k, v, None, None, cc, 63, C, prec)
         _, p = f.fwd_out(q, k, v, fst, gst, cc, C, 0, scale, prec, store_p=f.CONFIG["bwd_split"])
         dq, dkl, dvl, bf, bg = f.bwd_local(q, k, v, do, fst, gst, cc, C, 0, scale, prec, p)
@@ -243,6 +243,7 @@ def bench_bla_breakdown(C):
                    fwd_out_store_p_ms=_bench(lambda: f.fwd_out(q, k, v, fst, gst, cc, C, 0, scale, prec, p is not None)),
                    bwd_local_ms=_bench(lambda: f.bwd_local(q, k, v, do, fst, gst, cc, C, 0, scale, prec, p)),
                    bwd_scan_ms=_bench(lambda: f.bwd_scan(k, v, dkl, dvl, bf, bg, None, None, cc, 63, C, False, prec)))
+        row["kernels"] = f.kernel_stats()              # registers and spills of every launch timed above
         out.append(row)
         print("breakdown", row, flush=True)
         del fst, gst, dkl, dvl, bf, bg, p
@@ -494,7 +495,7 @@ def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
     if not _cuda_ready():
         return 1
     from blaviz.ops.bla.triton import CONFIG
-    from blaviz.ops.bla.triton.function import kernel_stats
+    from blaviz.ops.bla.triton.function import _LAUNCHED, kernel_stats
     R, base = Runner(), dict(CONFIG)
     ok, stats = {}, {}
     times = {name: {"fwd_ms": [], "fwdbwd_ms": []} for name in variants}
@@ -517,6 +518,7 @@ def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
                 try:
                     if name not in fns:
                         fns[name] = _bla_fns(8192, 512, 63, 64)
+                        _LAUNCHED.clear()                  # the stats below are this variant's kernels only
                     fwd, fb = fns[name]
                     times[name]["fwd_ms"].append(_bench(fwd))
                     times[name]["fwdbwd_ms"].append(_bench(fb))

@@ -38,7 +38,7 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: ``reuse_covectors``: the two rotations of each read (``rot_{-delta}`` and ``rot_{-(delta+1)}`` of
 #: ``p Rs^T``, and the same for ``dZ`` in the backward) from one pair of products instead of two
 #: (two ``C x SP x NP`` products fewer per chunk in the forward and in each backward launch), at
-#: the price of one more ``[C, NP]`` tile alive; not yet timed on the H200, hence off.
+#: the price of one more ``[C, NP]`` tile alive.
 #: ``preround``: with ``tf32rn``/``tf32`` products, read tables already rounded to tf32 on the host
 #: (``_consts.round_tf32``) and skip rounding the bf16/fp16 inputs (tf32 holds them exactly): the
 #: same products bit for bit, less element-wise work per product.
@@ -47,9 +47,15 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: ``local_dot``: operand precision of the per-chunk kernels for bf16/fp16 inputs when it should
 #: differ from the scans' (None: the same, ``half_precision_dot``). The scans carry a state over
 #: hundreds of chunks, where a biased product error adds up; the per-chunk kernels do not.
+#: The last four were compared on the H200 in one run (results/bench/h200_variants.json, N=63, W=512,
+#: T=8192, forward / forward+backward ms): before 2.61 / 6.76; ``preround`` 2.20 / 6.91; ``preround``
+#: and ``reuse_covectors`` 2.22 / 6.65 (the defaults now); with ``fwd_split`` too 2.31 / 6.61;
+#: ``local_dot="tf32"`` 2.28 / 6.80 and it failed one GPU test at 5e-3, so it stays off. Every
+#: per-chunk kernel uses all 255 registers a thread may have and most spill (56-134 spilled
+#: registers): register pressure, not arithmetic, bounds them.
 CONFIG = {"scan_bd": 16, "scan_warps": 4, "scan_stages": 2, "out_warps": 4, "bwd_warps": 4,
-          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": False,
-          "preround": False, "fwd_split": False, "local_dot": None}
+          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": True,
+          "preround": True, "fwd_split": False, "local_dot": None}
 
 
 
@@ -152,7 +158,7 @@ def fwd_out(q, k, v, fst, gst, cc, C, t0, scale, prec, store_p=False):
     o = torch.empty(B, T, H, DV, device=q.device, dtype=q.dtype)
     p = torch.empty(B, H, NC * C, cc.SP, device=q.device, dtype=torch.float32) if store_p or split else None
     for part in ((1, 2) if split else (0,)):
-        _record(f"fwd_out_{part}", _fwd_out_kernel[(NC, B * H)](
+        _record(f"fwd_out_{part}" + ("_store_p" if part == 0 and p is not None else ""), _fwd_out_kernel[(NC, B * H)](
             q, k, v, fst, gst, o, o if p is None else p, *_const_args(cc), T, H, DK, DV, NC, t0, scale,
             C=C, NP=cc.NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec,
             STORE_P=p is not None, REUSE=CONFIG["reuse_covectors"], PART=part, RT=_round_in_kernel(cc, prec),
