@@ -17,9 +17,12 @@ def _value(text: str):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m blaviz.bench", description=__doc__)
-    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "ab"])
+    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "ab", "merge"])
+    ap.add_argument("inputs", nargs="*", help="merge: benchmark JSONs of one commit to join into --out")
     ap.add_argument("--out", default=None, help="JSON path (default results/bench/{cpu_pytorch,h200}.json)")
     ap.add_argument("--quick", action="store_true", help="smaller sweep (smoke test)")
+    ap.add_argument("--sections", default=None,
+                    help="gpu: comma-separated subset of variants,bla,decode,flex,cudnn,gsa (default all)")
     ap.add_argument("--key", default=None, help="ab: the kernel CONFIG entry to compare")
     ap.add_argument("--values", default=None, help="ab: comma-separated values (true/false, integers or strings)")
     ap.add_argument("--variants", default=None,
@@ -33,6 +36,16 @@ def main(argv=None) -> int:
             ap.error("ab needs --key and --values, or --variants")
         from blaviz.bench.gpu import run_ab
         return run_ab(args.key, [_value(v) for v in args.values.split(",")], out=args.out)
+    if args.which == "merge":
+        if len(args.inputs) < 2 or not args.out:
+            ap.error("merge needs two or more input files and --out")
+        from blaviz.bench.gpu import merge
+        merge(args.inputs, args.out)
+        return 0
+    if args.which == "gpu":
+        from blaviz.bench.gpu import SECTIONS, run as run_gpu
+        sections = tuple(x.strip() for x in args.sections.split(",")) if args.sections else SECTIONS
+        return run_gpu(out=args.out, quick=args.quick, sections=sections)
     if args.which == "decode-warps":
         from blaviz.bench.gpu import run_decode_warps
         return run_decode_warps(out=args.out)

@@ -612,62 +612,118 @@ def _targets(rows, decode, bw):
         if key in b8 and key in b32:
             ratio = b8[key] / b32[key]           # throughput at 32k over throughput at 8k
             t[f"{key[:-3]}_throughput_T32768_over_T8192"] = dict(value=ratio, target=0.85, met=ratio >= 0.85)
+    g8 = get("fla_gsa", 8192, M=64)
+    for key in ("fwd_ms", "fwdbwd_ms"):
+        if key in b8 and key in g8:                   # BLA N=63 against fla's GSA with 64 slots
+            t[f"{key[:-3]}_speedup_vs_fla_gsa_M64"] = dict(value=g8[key] / b8[key], target=3.0,
+                                                          met=g8[key] / b8[key] >= 3.0)
     if dec:
         t["decode_us_N63_batch64"] = dict(value=dec[0]["us"], target=20.0, met=dec[0]["us"] <= 20.0)
     return t
 
 
-def run(out=None, quick=False) -> int:
+SECTIONS = ("variants", "bla", "decode", "flex", "cudnn", "gsa")
+
+
+def run(out=None, quick=False, sections=SECTIONS) -> int:
+    """The correctness-gated benchmark. ``sections`` (default all of :data:`SECTIONS`) lets two GPUs
+    split one run (``gsa`` autotunes fla's kernels for minutes): each writes its own JSON, and
+    :func:`merge` joins them. The JSON is rewritten after every section, so a run stopped by a time
+    limit keeps what it measured (``complete`` says whether it finished)."""
     if not _cuda_ready():
         return 1
+    bad = sorted(set(sections) - set(SECTIONS))
+    if bad or not sections:
+        raise ValueError(f"sections must be a non-empty subset of {SECTIONS}, got {sorted(sections)}")
     t_start = time.perf_counter()
     R = Runner()
     global LENGTHS, BLA_N, BLA_W, BREAKDOWN_T
     if quick:                                   # a short check: BLA only, no launch-setting sweep
         LENGTHS, BLA_N, BLA_W, BREAKDOWN_T = (8192, 32768), (63,), (512,), (8192,)
+        sections = tuple(x for x in sections if x == "bla")
     bw = copy_bandwidth()
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
-    variants, chosen = [], {}
-    if not quick:
+    state = dict(variants=[], chosen={}, breakdown=[], decode=[], done=[])
+
+    def save(complete=False):
+        targets = _targets(R.rows, state["decode"], bw)
+        prov = _gpu_provenance(wall_time_s=round(time.perf_counter() - t_start, 1))
         try:
-            variants, chosen = bench_bla_variants(R, bw)
+            import fla
+            prov["fla"] = fla.__version__
+        except Exception:  # noqa: BLE001
+            prov["fla"] = None
+        payload = dict(provenance=prov,
+                       config=dict(H=H, D=D, tokens=TOKENS, dtype="bfloat16", lengths=LENGTHS,
+                                   timing="triton.testing.do_bench median, warmup 25 ms, rep 100 ms",
+                                   bla_note="N=15/31/63 stand for 16/32/64: N < W must be odd",
+                                   min_bytes="fwd: q,k,v read + o written; fwd+bwd: + q,k,v,do read, dq,dk,dv written",
+                                   sections=list(sections)),
+                       complete=complete, sections_done=list(state["done"]),
+                       hbm_copy_bytes_per_s=bw, chosen_launch=state["chosen"], variants=state["variants"],
+                       breakdown=state["breakdown"], rows=R.rows, decode=state["decode"], gates=R.gates,
+                       errors=R.errors, targets=targets)
+        save_json(out or os.path.join("results", "bench", "h200.json"), payload)
+        return targets
+
+    if "variants" in sections and not quick:
+        try:
+            state["variants"], state["chosen"] = bench_bla_variants(R, bw)
         except Exception as exc:  # noqa: BLE001
             R.error("variants", exc)
-    C = chosen.get("chunk_size", 64)
-    breakdown = []
-    try:
-        breakdown = bench_bla_breakdown(C)
-    except Exception as exc:  # noqa: BLE001
-        R.error("breakdown", exc)
-    bench_bla(R, bw, C)
-    decode = [] if quick else bench_decode(R, bw)
-    for fn in (() if quick else (bench_flex, bench_cudnn, bench_gsa)):
+        state["done"].append("variants")
+        save()
+    C = state["chosen"].get("chunk_size", 64)
+    if "bla" in sections:
         try:
-            fn(R, bw)
+            state["breakdown"] = bench_bla_breakdown(C)
         except Exception as exc:  # noqa: BLE001
-            R.error(fn.__name__, exc)
-    targets = _targets(R.rows, decode, bw)
-    prov = _gpu_provenance(wall_time_s=round(time.perf_counter() - t_start, 1))
-    try:
-        import fla
-        prov["fla"] = fla.__version__
-    except Exception:  # noqa: BLE001
-        prov["fla"] = None
-    payload = dict(provenance=prov,
-                   config=dict(H=H, D=D, tokens=TOKENS, dtype="bfloat16", lengths=LENGTHS,
-                               timing="triton.testing.do_bench median, warmup 25 ms, rep 100 ms",
-                               bla_note="N=15/31/63 stand for 16/32/64: N < W must be odd",
-                               min_bytes="fwd: q,k,v read + o written; fwd+bwd: + q,k,v,do read, dq,dk,dv written"),
-                   hbm_copy_bytes_per_s=bw, chosen_launch=chosen, variants=variants, breakdown=breakdown,
-                   rows=R.rows, decode=decode, gates=R.gates, errors=R.errors, targets=targets)
-    save_json(out or os.path.join("results", "bench", "h200.json"), payload)
+            R.error("breakdown", exc)
+        bench_bla(R, bw, C)
+        state["done"].append("bla")
+        save()
+    if "decode" in sections:
+        state["decode"] = bench_decode(R, bw)
+        state["done"].append("decode")
+        save()
+    for name, fn in (("flex", bench_flex), ("cudnn", bench_cudnn), ("gsa", bench_gsa)):
+        if name in sections:
+            try:
+                fn(R, bw)
+            except Exception as exc:  # noqa: BLE001
+                R.error(fn.__name__, exc)
+            state["done"].append(name)
+            save()
+    targets = save(complete=True)
     print()
     cols = ["op", "W", "N", "M", "T", "B", "fwd_ms", "fwdbwd_ms", "fwd_Mtok_s", "fwdbwd_Mtok_s", "fwd_frac_hbm",
             "fwdbwd_frac_hbm"]
     print(table(R.rows, cols))
     print()
-    if decode:
-        print(table(decode, ["op", "W", "N", "M", "batch", "us", "frac_hbm"]))
+    if state["decode"]:
+        print(table(state["decode"], ["op", "W", "N", "M", "batch", "us", "frac_hbm"]))
     print("targets:", targets)
     print("errors:", R.errors)
     return 0 if not R.errors else 2
+
+
+def merge(paths, out) -> dict:
+    """Join benchmark JSONs of one code version (sections run side by side on two GPUs) into one:
+    rows, decode rows, gates and errors are concatenated; the first file's variants, breakdown and
+    launch settings are kept (only one run times them); targets are recomputed over the union."""
+    import json
+    runs = [json.load(open(p)) for p in paths]
+    commits = {r["provenance"].get("commit") for r in runs}
+    if len(commits) != 1:
+        raise ValueError(f"merge: the files come from different commits {sorted(map(str, commits))}")
+    first = dict(runs[0])
+    for key in ("rows", "decode", "gates", "errors", "sections_done"):
+        first[key] = [x for r in runs for x in r.get(key, [])]
+    first["complete"] = all(r.get("complete", True) for r in runs)
+    first["provenance"] = dict(first["provenance"], merged_from=[
+        dict(path=os.path.basename(p), sections=r["config"].get("sections"), wall_time_s=r["provenance"].get("wall_time_s"),
+             fla=r["provenance"].get("fla"), gpu=r["provenance"].get("gpu")) for p, r in zip(paths, runs)])
+    first["provenance"]["fla"] = next((r["provenance"]["fla"] for r in runs if r["provenance"].get("fla")), None)
+    first["targets"] = _targets(first["rows"], first["decode"], first["hbm_copy_bytes_per_s"])
+    save_json(out, first)
+    return first
