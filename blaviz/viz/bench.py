@@ -85,6 +85,14 @@ def missing_rows(bench: dict) -> list[tuple[str, str]]:
             cfg = ", ".join(f"{k}={g[k]}" for k in ("W", "N", "M", "C") if k in g)
             out.append((f"{g.get('op')} ({cfg})", f"correctness gate failed (rel. RMS {g.get('rel_rms'):.3g} > "
                                                    f"{g.get('tol'):.0e}): not timed"))
+    planned = bench.get("config", {}).get("sections")
+    if planned is not None:                   # files that split the benchmark into sections say which ran
+        from blaviz.bench.gpu import SECTIONS
+        for name in SECTIONS:
+            if name not in planned:
+                out.append((f"section {name}", "not in this run's sections"))
+            elif name not in bench.get("sections_done", []):
+                out.append((f"section {name}", "planned, but the run stopped before it finished"))
     for e in bench.get("errors", []):
         m = _ERROR_RE.search(str(e))   # "what: ExceptionType: message", where "what" may hold ": "
         what, why = (str(e)[: m.start()], str(e)[m.start() + 2:]) if m else ("error", str(e))
@@ -107,7 +115,7 @@ def provenance_rows(bench: dict) -> list[tuple[str, str]]:
     """``(key, value)`` pairs of the file's provenance (GPU, versions, date, command, ...)."""
     prov = bench.get("provenance", {})
     keys = ["gpu", "driver", "torch", "triton", "python", "fla", "date", "git_commit", "command",
-            "how_this_file_was_made", "wall_time_s"]
+            "how_this_file_was_made", "note_added_after_the_run", "wall_time_s"]
     rows = [(k, str(prov[k])) for k in keys if prov.get(k) is not None]
     if "hbm_copy_bytes_per_s" in bench:
         rows.append(("HBM copy bandwidth (same run)", f"{bench['hbm_copy_bytes_per_s'] / 1e12:.2f} TB/s"))

@@ -28,7 +28,7 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: the scans. ``tf32x3`` passes (2.4e-3) but is slow: 7.6 ms forward end to end at T=8192, N=63
 #: (results/bench/h200_run2.json). ``tf32rn`` rounds each operand to nearest tf32 in the kernel first
 #: (an add and a mask per element): unbiased, 5-10x smaller error in a float64 emulation, one product
-#: per dot. With it and the split backward, run 4 (results/bench/h200.json) measured 2.61 ms forward
+#: per dot. With it and the split backward, run 4 (results/bench/h200_run4.json) measured 2.61 ms forward
 #: and 6.67 ms forward+backward at the same size, relative RMS error 2.5e-3.
 #: ``bwd_split``: run the per-chunk backward as two launches (value side + softmax from the saved
 #: slot weights, then key side), see ``_bwd_local_kernel``: ptxas reports about half the spills, and
@@ -47,7 +47,7 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 #: ``local_dot``: operand precision of the per-chunk kernels for bf16/fp16 inputs when it should
 #: differ from the scans' (None: the same, ``half_precision_dot``). The scans carry a state over
 #: hundreds of chunks, where a biased product error adds up; the per-chunk kernels do not.
-#: The last four were compared on the H200 in one run (results/bench/h200_variants.json, N=63, W=512,
+#: The last four were compared on the H200 in one run (results/bench/h200_variants_run6.json, N=63, W=512,
 #: T=8192, forward / forward+backward ms): before 2.61 / 6.76; ``preround`` 2.20 / 6.91; ``preround``
 #: and ``reuse_covectors`` 2.22 / 6.65 (the defaults now); with ``fwd_split`` too 2.31 / 6.61;
 #: ``local_dot="tf32"`` 2.28 / 6.80 and it failed one GPU test at 5e-3, so it stays off. Every
