@@ -3,16 +3,7 @@
 import argparse
 import sys
 
-
-def _value(text: str):
-    """``"true"`` -> True, ``"16"`` -> 16, anything else stays a string."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return int(low)
-    except ValueError:
-        return text.strip()
+from blaviz.bench._common import parse_value
 
 
 def main(argv=None) -> int:
@@ -35,7 +26,7 @@ def main(argv=None) -> int:
         if not args.key or not args.values:
             ap.error("ab needs --key and --values, or --variants")
         from blaviz.bench.gpu import run_ab
-        return run_ab(args.key, [_value(v) for v in args.values.split(",")], out=args.out)
+        return run_ab(args.key, [parse_value(v) for v in args.values.split(",")], out=args.out)
     if args.which == "merge":
         if len(args.inputs) < 2 or not args.out:
             ap.error("merge needs two or more input files and --out")

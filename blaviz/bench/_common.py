@@ -29,3 +29,14 @@ def table(rows: list[dict], cols: list[str]) -> str:
     lines = [" | ".join(c.rjust(width[c]) for c in cols), "-+-".join("-" * width[c] for c in cols)]
     lines += [" | ".join(fmt(r.get(c)).rjust(width[c]) for c in cols) for r in rows]
     return "\n".join(lines)
+
+
+def parse_value(text: str):
+    """``"true"`` -> True, ``"16"`` -> 16, anything else stays a string."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    try:
+        return int(low)
+    except ValueError:
+        return text.strip()

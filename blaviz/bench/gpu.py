@@ -13,7 +13,7 @@ import os
 import time
 import traceback
 
-from blaviz.bench._common import provenance, save_json, table
+from blaviz.bench._common import parse_value, provenance, save_json, table
 
 H, D = 16, 64
 TOKENS = 65536
@@ -115,7 +115,7 @@ def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
     of the final state and of the initial state's gradients, the quantities the scans carry over
     every chunk) must all be <= 5e-3 for bf16 inputs."""
     import torch
-    from blaviz.ops.bla import BLAState, bla_chunk
+    from blaviz.ops.bla import BLAState
     from blaviz.ops.bla.triton import bla_triton
     g = torch.Generator(device="cuda").manual_seed(W + N)
     q, k, v = (torch.randn(1, T, 4, D, device="cuda", generator=g).bfloat16() for _ in range(3))
@@ -127,8 +127,8 @@ def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
         st = None
         if with_state:
             st = BLAState(F0.to(state_dtype).requires_grad_(), G0.to(state_dtype).requires_grad_(), 3)
-        o, fin = bla_triton(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True) \
-            if dtype != torch.float64 else bla_chunk(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True)
+        # float64 inputs: bla_triton hands them to the chunked PyTorch reference itself
+        o, fin = bla_triton(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True)
         loss = (o.double() * do.double()).sum()
         wrt = xs
         if with_state:
@@ -455,8 +455,7 @@ def copy_bandwidth() -> float:
 
 def parse_variants(text: str) -> dict:
     """``"base:;pre:preround=true;both:preround=true,fwd_split=true"`` -> ``{name: {key: value}}``
-    (values as :func:`blaviz.bench.__main__._value` reads them; an empty list is the defaults)."""
-    from blaviz.bench.__main__ import _value
+    (values as :func:`blaviz.bench._common.parse_value` reads them; an empty list is the defaults)."""
     from blaviz.ops.bla.triton import CONFIG
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
@@ -468,7 +467,7 @@ def parse_variants(text: str) -> dict:
             key, eq, val = item.partition("=")
             if not eq or key not in CONFIG:
                 raise ValueError(f"variants: {item!r} must be KEY=VALUE with KEY one of {sorted(CONFIG)}")
-            over[key] = None if val.strip().lower() == "none" else _value(val)
+            over[key] = None if val.strip().lower() == "none" else parse_value(val)
         out[name] = over
     if not out:
         raise ValueError("variants: none given")

@@ -366,11 +366,12 @@ def emulate_tf32(x: torch.Tensor, mode: str) -> torch.Tensor:
     ``"trunc"``: the low 13 mantissa bits dropped (plain ``tf32``); ``"rn"``: rounded to the nearest
     tf32 first, as ``_rn_tf32`` in ``chunk_fwd`` does (``(bits + 0x1000) & ~0x1FFF``); ``"fp32"``:
     unchanged."""
+    if mode == "rn":                  # the kernels' host-side rounding: one definition of the bit trick
+        from blaviz.ops.bla.triton._consts import round_tf32
+        return round_tf32(x.to(torch.float32)).to(torch.float64)
     bits = x.to(torch.float32).contiguous().view(torch.int32)
     if mode == "trunc":
         bits = bits & -8192
-    elif mode == "rn":
-        bits = (bits + 0x1000) & -8192
     elif mode != "fp32":
         raise ValueError(f"mode must be trunc, rn or fp32, got {mode!r}")
     return bits.view(torch.float32).to(torch.float64)

@@ -57,34 +57,24 @@ CASES = [
 ]
 
 
-@pytest.fixture(params=[True, False], ids=["split-bwd", "fused-bwd"])
-def bwd_split(request):
-    """Both forms of the per-chunk backward: two launches from the saved slot weights, or one."""
-    from blaviz.ops.bla.triton import CONFIG
-    old = CONFIG["bwd_split"]
-    CONFIG["bwd_split"] = request.param
-    yield request.param
-    CONFIG["bwd_split"] = old
+def _config_switch(key, params, ids, doc):
+    """A fixture that runs a test once per value of the kernel setting ``CONFIG[key]``."""
+    @pytest.fixture(params=params, ids=ids)
+    def switch(request, monkeypatch):
+        from blaviz.ops.bla.triton import CONFIG
+        monkeypatch.setitem(CONFIG, key, request.param)
+        return request.param
+    switch.__doc__ = doc
+    return switch
 
 
-@pytest.fixture(params=[False, True], ids=["recompute-reads", "reuse-reads"])
-def reuse_covectors(request):
-    """Both ways to get the two rotations of each read: recomputed where needed, or from one pair of products."""
-    from blaviz.ops.bla.triton import CONFIG
-    old = CONFIG["reuse_covectors"]
-    CONFIG["reuse_covectors"] = request.param
-    yield request.param
-    CONFIG["reuse_covectors"] = old
-
-
-@pytest.fixture(params=[False, True], ids=["one-launch-fwd", "split-fwd"])
-def fwd_split(request):
-    """Both forms of the per-chunk forward: one launch, or key side (slot weights) then value side."""
-    from blaviz.ops.bla.triton import CONFIG
-    old = CONFIG["fwd_split"]
-    CONFIG["fwd_split"] = request.param
-    yield request.param
-    CONFIG["fwd_split"] = old
+bwd_split = _config_switch("bwd_split", [True, False], ["split-bwd", "fused-bwd"],
+                           "Both forms of the per-chunk backward: two launches from the saved slot weights, or one.")
+reuse_covectors = _config_switch("reuse_covectors", [False, True], ["recompute-reads", "reuse-reads"],
+                                 "Both ways to get the two rotations of each read: recomputed where needed, or "
+                                 "from one pair of products.")
+fwd_split = _config_switch("fwd_split", [False, True], ["one-launch-fwd", "split-fwd"],
+                           "Both forms of the per-chunk forward: one launch, or key side (slot weights) then value side.")
 
 
 @pytest.mark.parametrize("W,N,S,T,D,Dv,C,with_state", CASES)
