@@ -4,21 +4,8 @@ import os
 import pytest
 import torch
 
-
-def rel_rms(actual: torch.Tensor, expected: torch.Tensor) -> float:
-    """Relative RMS error ||a - e||_2 / max(||e||_2, tiny), computed in float64 (fla's metric)."""
-    a = actual.detach().to(torch.float64)
-    e = expected.detach().to(torch.float64)
-    num = (a - e).pow(2).mean().sqrt()
-    den = e.pow(2).mean().sqrt().clamp_min(1e-300)
-    return float(num / den)
-
-
-def assert_close_rms(actual, expected, tol, what="output"):
-    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
-    assert torch.isfinite(actual).all(), f"{what}: non-finite values"
-    err = rel_rms(actual, expected)
-    assert err <= tol, f"{what}: relative RMS error {err:.3e} > {tol:.1e}"
+# the metric lives in the library; re-exported for the tests that import it from here
+from blaviz.testing import assert_close_rms, rel_rms  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
