@@ -7,7 +7,8 @@ recurrent  token by token, bounded state (sec. 2)       decoding; the definition
 parallel   erasure-corrected keys, O(T^2) (sec. 3)      the easiest reference
 chunk      chunked, PyTorch (sec. 4)                    training on CPU; autograd
 triton     chunked, Triton kernels (sec. 4)             training on GPU
-auto       triton on CUDA, chunk elsewhere
+auto       triton on CUDA when the kernels take the size
+           (:func:`triton_supports`), chunk elsewhere
 ========== ============================================ ==========================
 """
 from __future__ import annotations
@@ -15,68 +16,103 @@ from __future__ import annotations
 from blaviz.ops.bla.chunk import bla_chunk
 from blaviz.ops.bla.naive import bla_attention_weights, bla_parallel, bla_recurrent
 from blaviz.ops.bla.naive import bla_step as bla_step_reference
-from blaviz.ops.bla.state import IMPLS, BLAState, zero_state
+from blaviz.ops.bla.state import (IMPLS, BLAState, as_chunk_size, check_inputs, require_finite,
+                                  triton_supports, zero_state)
 
 __all__ = ["bla_attention", "bla_step", "bla_step_reference", "bla_recurrent", "bla_parallel", "bla_chunk",
-           "bla_attention_weights", "BLAState", "zero_state", "IMPLS"]
+           "bla_attention_weights", "BLAState", "zero_state", "IMPLS", "triton_supports"]
 
 
 def bla_attention(q, k, v, window: int, resolution: int, *, num_slots: int | None = None,
                   scale: float | None = None, impl: str = "auto", chunk_size: int = 64,
-                  initial_state: BLAState | None = None, output_final_state: bool = False):
+                  initial_state: BLAState | None = None, output_final_state: bool = False,
+                  check_finite: bool = True):
     """Blurry Window Attention.
 
     Args:
         q, k: ``[B, T, H, Dk]``; v: ``[B, T, H, Dv]`` (float64, float32, bfloat16 or float16;
-            half precision is computed in float32 and returned in the input dtype).
+            half precision is computed in float32 and returned in the input dtype). Every
+            dimension ``>= 1``; all on one device.
         window: ``W >= 1``, the period of the frequency window.
         resolution: ``N``, real frequency coefficients kept: odd and ``<= W``, or ``N = W``.
         num_slots: ``S`` slots read by the softmax (default ``N``), at lags ``j W / S``.
-        scale: score scale, default ``Dk ** -0.5``.
-        impl: one of ``recurrent | parallel | chunk | triton | auto``.
-        chunk_size: ``C`` for ``chunk`` and ``triton``.
+            ``window``, ``resolution``, ``num_slots`` and ``chunk_size`` take Python or numpy
+            integers.
+        scale: score scale, any finite real number; default ``Dk ** -0.5``.
+        impl: one of ``recurrent | parallel | chunk | triton | auto``. ``triton`` refuses, before
+            any kernel runs, a size the kernels cannot take (:func:`triton_supports`); ``auto``
+            then runs ``chunk``.
+        chunk_size: ``C`` for ``chunk`` and ``triton`` (a power of two ``>= 16`` for ``triton``).
         initial_state: a :class:`BLAState` to continue from (e.g. after a prefill).
         output_final_state: also return the state after the last token.
+        check_finite: refuse inputs holding a NaN or an infinity (``ValueError`` naming the
+            tensor and the index). The contract: inputs must be finite. Unchecked, a non-finite
+            key or value at position ``p`` makes the outputs at earlier positions of its chunk
+            non-finite in ``chunk``, ``parallel`` and ``triton`` (every position, for
+            ``parallel``), while ``recurrent`` keeps them finite. The check is one reduction
+            over the inputs and, on a GPU, one host synchronisation per call: a training loop
+            whose loss would show a NaN anyway can pass ``False``.
     Returns:
         ``(o [B, T, H, Dv], final_state or None)``.
     """
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
-    if impl == "auto":
-        impl = "triton" if q.is_cuda else "chunk"
-    kw = dict(num_slots=num_slots, scale=scale, initial_state=initial_state,
+    chunk_size = as_chunk_size(chunk_size)
+    W, N, S, scale, _ = check_inputs(q, k, v, window, resolution, num_slots, scale, initial_state)
+    if check_finite:
+        require_finite(q, k, v, initial_state)
+    if impl in ("auto", "triton"):
+        ok, why = triton_supports(W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1],
+                                  chunk_size=chunk_size, batch_heads=q.shape[0] * q.shape[2])
+        if impl == "triton" and not ok:
+            raise ValueError(f"impl='triton' cannot run this configuration: {why}; "
+                             f"use impl='chunk' (or 'auto')")
+        if impl == "auto":
+            impl = "triton" if q.is_cuda and ok else "chunk"
+    kw = dict(num_slots=S, scale=scale, initial_state=initial_state,
               output_final_state=output_final_state)
     if impl == "recurrent":
-        return bla_recurrent(q, k, v, window, resolution, **kw)
+        return bla_recurrent(q, k, v, W, N, **kw)
     if impl == "parallel":
-        return bla_parallel(q, k, v, window, resolution, **kw)
+        return bla_parallel(q, k, v, W, N, **kw)
     if impl == "chunk":
-        return bla_chunk(q, k, v, window, resolution, chunk_size=chunk_size, **kw)
+        return bla_chunk(q, k, v, W, N, chunk_size=chunk_size, **kw)
     from blaviz.ops.bla.triton import bla_triton  # imported late: triton is optional on CPU
-    return bla_triton(q, k, v, window, resolution, chunk_size=chunk_size, **kw)
+    return bla_triton(q, k, v, W, N, chunk_size=chunk_size, **kw)
 
 
 STEP_IMPLS = ("recurrent", "triton", "auto")
 
 
 def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
-             num_slots: int | None = None, scale: float | None = None, impl: str = "auto"):
+             num_slots: int | None = None, scale: float | None = None, impl: str = "auto",
+             check_finite: bool = True):
     """Decode one token per sequence from the bounded state (BLA_SPEC section 2).
 
     Args:
         q, k: ``[B, H, Dk]``; v: ``[B, H, Dv]``; ``state``: a :class:`BLAState` or None (empty).
         impl: ``recurrent`` (the PyTorch reference step), ``triton`` (one fused kernel that reads
-            and writes the state once) or ``auto`` (``triton`` on CUDA, ``recurrent`` elsewhere).
+            and writes the state once) or ``auto`` (``triton`` on CUDA when the kernel takes the
+            size, see :func:`triton_supports`; ``recurrent`` elsewhere).
+        check_finite: refuse a NaN or an infinity in ``q, k, v`` or the state, as in
+            :func:`bla_attention`. One host synchronisation per step on a GPU, and not allowed
+            inside a CUDA graph capture: decoding loops that capture pass ``False``.
     Returns:
         ``(o [B, H, Dv], new_state)``.
     """
     if impl not in STEP_IMPLS:
         raise ValueError(f"impl must be one of {STEP_IMPLS}, got {impl!r}")
-    if impl == "auto":
-        impl = "triton" if q.is_cuda else "recurrent"
+    W, N, S, scale, _ = check_inputs(q, k, v, window, resolution, num_slots, scale, state, step=True)
+    if check_finite:
+        require_finite(q, k, v, state)
+    if impl in ("auto", "triton"):
+        ok, why = triton_supports(W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1],
+                                  chunk_size=None, batch_heads=q.shape[0] * q.shape[1])
+        if impl == "triton" and not ok:
+            raise ValueError(f"impl='triton' cannot run this configuration: {why}; use impl='recurrent'")
+        if impl == "auto":
+            impl = "triton" if q.is_cuda and ok else "recurrent"
     if impl == "recurrent":
-        return bla_step_reference(q, k, v, state, window, resolution, num_slots=num_slots, scale=scale)
+        return bla_step_reference(q, k, v, state, W, N, num_slots=S, scale=scale)
     from blaviz.ops.bla.triton import bla_step_triton  # imported late: triton is optional on CPU
-    return bla_step_triton(q, k, v, state, window, resolution, num_slots=num_slots, scale=scale)
+    return bla_step_triton(q, k, v, state, W, N, num_slots=S, scale=scale)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from blaviz.dirichlet import ChunkMatrices, chunk_matrices, rotate
-from blaviz.ops.bla.state import BLAState, check_inputs, compute_dtype
+from blaviz.ops.bla.state import BLAState, as_chunk_size, check_inputs, compute_dtype
 
 
 def _chunk(q, k, v, F, G, m: ChunkMatrices, t0, scale):
@@ -53,8 +53,7 @@ def bla_chunk(q, k, v, window: int, resolution: int, *, num_slots: int | None = 
         ``(o [B, T, H, Dv], final_state or None)``; ``o`` in the input dtype.
     """
     W, N, S, scale, t0 = check_inputs(q, k, v, window, resolution, num_slots, scale, initial_state)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+    chunk_size = as_chunk_size(chunk_size)
     cd = compute_dtype(q.dtype)
     B, T, H, Dk = q.shape
     Dv = v.shape[-1]

@@ -95,11 +95,33 @@ def bla_recurrent(q, k, v, window: int, resolution: int, *, num_slots: int | Non
     return o, (BLAState(F, G, t0 + T) if output_final_state else None)
 
 
+def lag_index(T: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(idx, causal)``, both ``[T, T]``: ``idx[t, x] = t - x`` where ``x <= t`` (``causal``), else 0.
+
+    ``X.gather(-1, idx)`` turns a causal ``[.., T, T]`` matrix indexed by key position ``tau`` into
+    one indexed by lag ``t - tau``, and back: the same index does both, since ``t - (t - x) = x``.
+    """
+    t = torch.arange(T, device=device)
+    diff = t[:, None] - t[None, :]
+    causal = diff >= 0
+    return diff.clamp_min(0), causal
+
+
+def _by_lag(x, idx, causal):
+    """Re-index the last dim of a causal ``[B, H, T, T]`` matrix between position and lag (``lag_index``)."""
+    return x.gather(-1, idx.expand(x.shape)).masked_fill(~causal, 0.0)
+
+
 def _parallel_core(q, k, v, W, N, S, scale, t0, F0, G0):
     """Shared body of the parallel form on ``[B, H, T, D]`` compute-dtype tensors.
 
-    Returns ``(o, weights, k', v')`` where ``weights[b, h, t, tau]`` is what query ``t`` puts on the
-    *corrected* value ``v'_tau`` (the state's contribution aside).
+    Returns ``(o, weights, k', v', Minv)`` where ``weights[b, h, t, tau]`` is what query ``t`` puts
+    on the *corrected* value ``v'_tau`` (the state's contribution aside).
+
+    The slot kernel ``D_N(t - tau - s_j)`` depends on ``t`` and ``tau`` only through the lag
+    ``t - tau``, so it is one ``[T, S]`` table ``Klag[lag, j]``. Scores and weights are then
+    matrix products against that table on lag-indexed copies of ``q k'^T`` and of the weights:
+    a few ``T x T`` matrices per head, never ``S`` of them (O(T^2) memory, O(S T^2) time).
     """
     T = q.shape[2]
     dev, cd = q.device, q.dtype
@@ -112,15 +134,11 @@ def _parallel_core(q, k, v, W, N, S, scale, t0, F0, G0):
         kp, vp = k - read_prev @ F0, v - read_prev @ G0
     kp, vp = Minv @ kp, Minv @ vp                                         # erasure-corrected
     t = torch.arange(T, dtype=torch.float64)
-    causal = (t[:, None] >= t[None, :])
+    # periodic Dirichlet kernel centred at lag s_j, no truncation (BLA_SPEC eq. in sec. 3)
+    klag = dirichlet_kernel(t[:, None] - lags[None, :], N, W).to(dev, cd)   # [T lags, S]
+    idx, causal = lag_index(T, dev)
     qk = q @ kp.transpose(-1, -2)                                         # [B, H, T, T]
-    dmats, scores = [], []
-    for j in range(S):
-        # periodic Dirichlet kernel centred at lag s_j, no truncation (BLA_SPEC eq. in sec. 3)
-        d = torch.where(causal, dirichlet_kernel(t[:, None] - t[None, :] - lags[j], N, W), 0.0).to(dev, cd)
-        dmats.append(d)
-        scores.append((qk * d).sum(-1))
-    scores = torch.stack(scores, -1)                                      # [B, H, T, S]
+    scores = _by_lag(qk, idx, causal) @ klag                              # [B, H, T, S]
     if F0 is not None:
         # state part of slot j at t: r(s_j - t - 1) . F0
         rs = read_code(W, N, (lags[None, :] - t[:, None] - 1).reshape(-1)).reshape(T, S, N).to(dev, cd)
@@ -129,7 +147,7 @@ def _parallel_core(q, k, v, W, N, S, scale, t0, F0, G0):
     scores = scores * scale
     mask = lags.to(dev)[None, :] > (t0 + t).to(dev)[:, None]              # [T, S]
     p = torch.softmax(scores.masked_fill(mask, float("-inf")), dim=-1)
-    weights = sum(p[..., j, None] * dmats[j] for j in range(S))           # [B, H, T, T]
+    weights = _by_lag(p @ klag.transpose(0, 1), idx, causal)              # [B, H, T, T]
     o = weights @ vp
     if F0 is not None:
         o = o + torch.einsum("bhts,tsn,bhnd->bhtd", p, rs, G0)
@@ -142,7 +160,7 @@ def bla_parallel(q, k, v, window: int, resolution: int, *, num_slots: int | None
     """The parallel form: periodic Dirichlet-kernel slot attention over erasure-corrected keys.
 
     ``k' = (I + L)^{-1} k``, ``K~_j(t) = sum_{tau <= t} D_N(t - tau - s_j) k'_tau`` (BLA_SPEC
-    section 3); O(S T^2) time, O(T^2) memory. Shapes as :func:`bla_recurrent`.
+    section 3); O(S T^2) time, O(T^2) memory per head. Shapes as :func:`bla_recurrent`.
     """
     W, N, S, scale, t0 = check_inputs(q, k, v, window, resolution, num_slots, scale, initial_state)
     cd = compute_dtype(q.dtype)
