@@ -65,7 +65,7 @@ if [ "$MODE" = sweep ]; then
     $PY -m blaviz.experiments analyze "$OUT/runs.jsonl" --json "$OUT/summary.json"
   } 2>&1 | tee "$OUT/sweep.log"
   T1=$(date +%s)
-  $PY -m blaviz.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_mqar.sh sweep" \
+  $PY -m blaviz.experiments.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_mqar.sh sweep" \
       --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl"
   exit 0
 fi

@@ -59,7 +59,7 @@ EOF
   $PY -m blaviz.experiments analyze "$OUT/runs.jsonl" --json "$OUT/summary.json"
 } 2>&1 | tee "$OUT/sweep.log"
 T1=$(date +%s)
-$PY -m blaviz.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_regbench.sh" \
+$PY -m blaviz.experiments.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_regbench.sh" \
     --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "regbench:$PRESET"
 rm -rf "$OUT/.triton_cache"
 exit 0

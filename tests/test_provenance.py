@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from blaviz import provenance as pv
+from blaviz.experiments import provenance as pv
 
 
 def test_git_state_in_this_checkout_and_override(tmp_path, monkeypatch):
@@ -33,5 +33,7 @@ def test_cli_writes_counts_and_preset(tmp_path):
 
 
 def test_bad_preset_spec(tmp_path):
-    with pytest.raises(ValueError, match="--preset must be mqar:NAME or regbench:NAME"):
+    with pytest.raises(ValueError, match=r"TASK:NAME \(e.g. mqar:book\), got 'book'"):
         pv.main(["--out", str(tmp_path / "p.json"), "--command", "c", "--preset", "book"])
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        pv.main(["--out", str(tmp_path / "p.json"), "--command", "c", "--preset", "nope:book"])

@@ -5,11 +5,11 @@ import json
 import os
 import sys
 
-from blaviz.provenance import provenance as _provenance
+from blaviz.experiments.provenance import provenance as _provenance
 
 
 def provenance(command: str | None = None) -> dict:
-    """The shared record (:mod:`blaviz.provenance`) with the benchmark's command line."""
+    """The shared record (:mod:`blaviz.experiments.provenance`) with the benchmark's command line."""
     return _provenance(command or " ".join(["python -m blaviz.bench"] + sys.argv[1:]))
 
 

@@ -16,11 +16,14 @@ from .mqar import (
     MQAR_TRAIN_COUNTS,
     MQAR_TRAIN_MIX,
     MQARConfig,
+    MQARData,
     MQARSlices,
     make_mqar,
+    mqar_sets,
     mqar_test_slices,
     mqar_train_set,
     pad_and_concat,
+    slice_name,
 )
 from .regbench import (
     PAD_ID,
@@ -35,8 +38,9 @@ from .regbench import (
 
 __all__ = [
     # MQAR
-    "IGNORE_INDEX", "MQARConfig", "MQARSlices", "MQAR_TRAIN_MIX", "MQAR_TRAIN_COUNTS", "MQAR_TEST_SLICES",
+    "IGNORE_INDEX", "MQARConfig", "MQARData", "MQARSlices", "MQAR_TRAIN_MIX", "MQAR_TRAIN_COUNTS", "MQAR_TEST_SLICES",
     "make_mqar", "mqar_train_set", "mqar_test_slices", "pad_and_concat",
+    "mqar_sets", "slice_name",
     # automata
     "DFA", "NUM_SYMBOLS", "random_dfa", "minimize", "canonicalize", "canonical_key", "sample_string",
     "legal_next", "next_symbol_distribution",

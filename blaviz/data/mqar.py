@@ -36,6 +36,7 @@ so outputs are a pure function of the arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -44,14 +45,17 @@ import torch
 __all__ = [
     "IGNORE_INDEX",
     "MQARConfig",
+    "MQARData",
     "MQARSlices",
     "MQAR_TRAIN_MIX",
     "MQAR_TRAIN_COUNTS",
     "MQAR_TEST_SLICES",
     "make_mqar",
     "mqar_train_set",
+    "mqar_sets",
     "mqar_test_slices",
     "pad_and_concat",
+    "slice_name",
 ]
 
 IGNORE_INDEX = -100
@@ -313,3 +317,59 @@ def pad_and_concat(
         xs.append(torch.nn.functional.pad(x, (0, pad), value=pad_token))
         ys.append(torch.nn.functional.pad(y, (0, pad), value=IGNORE_INDEX))
     return torch.cat(xs), torch.cat(ys)
+
+
+# ----------------------------------------------------------------------------- experiment data
+def slice_name(sl) -> str:
+    """``(64, 4) -> "64x4"``: how a ``(seq_len, num_kv_pairs)`` slice is named in results."""
+    return f"{sl[0]}x{sl[1]}"
+
+
+@dataclass(frozen=True)
+class MQARData:
+    """Which MQAR examples a run trains, validates and is tested on.
+
+    ``train_configs`` and ``test_slices`` are ``(seq_len, num_kv_pairs)`` pairs; ``train_counts``
+    gives the number of training examples of each config; ``pooled_slices`` are the test slices
+    whose scored tokens form the pooled accuracy. Validation sets are the pooled slices, ``n_val``
+    examples each, drawn from ``seed + 7919`` (never the test examples).
+    """
+
+    train_configs: tuple[tuple[int, int], ...] = MQAR_TRAIN_MIX
+    train_counts: tuple[int, ...] = (100_000, 20_000, 20_000, 20_000, 20_000)
+    test_slices: tuple[tuple[int, int], ...] = MQAR_TEST_SLICES
+    pooled_slices: tuple[tuple[int, int], ...] = MQAR_TEST_SLICES[:5]
+    n_test: int = 1000
+    n_val: int = 200
+    vocab_size: int = 8192
+    power_a: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self):  # lists (e.g. from JSON) become tuples, so the data cache can hash them
+        for name in ("train_configs", "test_slices", "pooled_slices"):
+            object.__setattr__(self, name, tuple(tuple(int(v) for v in s) for s in getattr(self, name)))
+        object.__setattr__(self, "train_counts", tuple(int(n) for n in self.train_counts))
+        if len(self.train_counts) != len(self.train_configs):
+            raise ValueError(f"train_counts has {len(self.train_counts)} entries for "
+                             f"{len(self.train_configs)} train_configs")
+        if not set(self.pooled_slices) <= set(self.test_slices):
+            raise ValueError(f"pooled_slices {self.pooled_slices} must be among test_slices {self.test_slices}")
+
+    @property
+    def longest(self) -> int:
+        """The longest sequence a run is validated on (a full-attention mixer's ``seq_len``)."""
+        return max(L for L, _ in self.pooled_slices)
+
+
+@lru_cache(maxsize=4)
+def mqar_sets(data: MQARData):
+    """``(train, test, val)`` of ``data`` (cached per process): ``train`` as
+    :func:`mqar_train_set` returns it, ``test`` and ``val`` as ``{slice name: (inputs, labels)}``."""
+    train = mqar_train_set(list(data.train_counts), seed=data.seed, vocab_size=data.vocab_size,
+                           power_a=data.power_a, configs=data.train_configs)
+    test = mqar_test_slices(data.n_test, seed=data.seed, vocab_size=data.vocab_size,
+                            power_a=data.power_a, slices=data.test_slices)
+    # validation: the pooled slices, from an independent seed (the test tag is shared, the seed is not)
+    val = mqar_test_slices(data.n_val, seed=data.seed + 7_919, vocab_size=data.vocab_size,
+                           power_a=data.power_a, slices=data.pooled_slices)
+    return (train, {slice_name(k): v for k, v in test.items()}, {slice_name(k): v for k, v in val.items()})

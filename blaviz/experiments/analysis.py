@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from blaviz.experiments.sweep import is_complete, read_records
+from blaviz.experiments.records import REQUIRED_FIELDS, is_complete, read_records
 
 # what tells two models of one mixer apart in tables and in the best-over-lr grouping: the state
 # knobs, then the layer variants (a GSA recipe, BLA's learned temperature), which must never merge
@@ -21,11 +21,14 @@ _CONFIG_KEYS = (("window", "W"), ("resolution", "N"), ("num_slots", "M"), ("feat
                 ("recipe", "recipe"), ("learn_temperature", "T"))
 
 
-def load_runs(*paths, include_incomplete: bool = False) -> list[dict]:
-    """Records from one or more ``runs.jsonl`` files, the last complete line per ``key``."""
+def load_runs(*paths, include_incomplete: bool = False, required: dict = REQUIRED_FIELDS) -> list[dict]:
+    """Records from one or more ``runs.jsonl`` files, the last complete line per ``key``.
+
+    A malformed line raises :class:`~blaviz.experiments.records.RecordError` naming its file and
+    line (a summary is never computed from part of a file without saying so)."""
     by_key = {}
     for path in paths:
-        for rec in read_records(path):
+        for rec in read_records(path, strict=True, required=required):
             if include_incomplete or is_complete(rec):
                 by_key[rec["key"]] = rec
     return list(by_key.values())

@@ -12,8 +12,8 @@
   finished, so a later call trains them again.
 
 Failures are appended to ``<out>/errors.jsonl`` and do not stop the sweep. The runner serves every
-task: a spec's ``task`` (``mqar`` when absent, or ``regbench``) names the module whose ``run_one``
-trains it.
+task: the preset's ``task`` names the registered :class:`~blaviz.experiments.task.Task` whose
+``run_one`` trains each run.
 """
 from __future__ import annotations
 
@@ -31,42 +31,11 @@ from pathlib import Path
 
 import torch
 
-from blaviz.provenance import git_state, software
+from blaviz.experiments.provenance import git_state, software
+from blaviz.experiments.records import append_record, finished_keys, is_complete, read_records  # noqa: F401 (re-exported)
+from blaviz.experiments.registry import get_task
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def read_records(path) -> list[dict]:
-    """Every JSON line of ``path`` (a missing file reads as empty; a torn last line is ignored)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return out
-
-
-def is_complete(rec: dict) -> bool:
-    return "error" not in rec and rec.get("stopped") != "time_limit"
-
-
-def finished_keys(path) -> set[str]:
-    return {r["key"] for r in read_records(path) if is_complete(r)}
-
-
-def append_record(path, rec: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(rec, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def git_info() -> dict:
@@ -102,23 +71,12 @@ def select(specs: list[dict], shard=(0, 1), done: set[str] = frozenset()) -> lis
 
 
 # ------------------------------------------------------------------------------- one run
-def _task_module(task: str):
-    """The module that trains a run of ``task`` (it defines ``run_one``): ``mqar`` or ``regbench``."""
-    import importlib
-
-    if task not in ("mqar", "regbench"):
-        raise ValueError(f"unknown task {task!r}")
-    return importlib.import_module(f"blaviz.experiments.{task}")
-
-
-def _run_spec(spec, preset, device, bla_impl, progress, time_limit_s, extra):
+def _run_spec(task, spec, preset, device, bla_impl, progress, time_limit_s, extra):
     """Train one run and return its full record (or an error record). Runs in a worker or in-process."""
-    run_one = _task_module(spec.get("task", "mqar")).run_one
-
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     try:
-        rec = run_one(spec, preset, device=device, progress=progress, bla_impl=bla_impl,
+        rec = task.run_one(spec, preset, device=device, progress=progress, bla_impl=bla_impl,
                       time_limit_s=time_limit_s)
     except Exception:
         return {"key": spec["key"], "spec": spec, "error": traceback.format_exc(), "started_at": started}
@@ -142,6 +100,7 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
     """
     from tqdm.auto import tqdm
 
+    task = get_task(preset.task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_path, err_path = out_dir / "runs.jsonl", out_dir / "errors.jsonl"
@@ -159,7 +118,7 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
     def remaining():
         return None if time_budget_s is None else time_budget_s - (time.perf_counter() - t_start)
 
-    bar = tqdm(total=len(todo), desc=f"{getattr(preset, 'task', 'mqar')}/{preset.name}", disable=not progress,
+    bar = tqdm(total=len(todo), desc=f"{preset.task}/{preset.name}", disable=not progress,
                dynamic_ncols=True)
 
     def handle(rec):
@@ -184,7 +143,7 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
             if left is not None and left <= 0:
                 summary["not_started"] += 1
                 continue
-            handle(_run_spec(spec, preset, device, bla_impl, progress, left, extra))
+            handle(_run_spec(task, spec, preset, device, bla_impl, progress, left, extra))
     else:
         threads = max(1, (os.cpu_count() or 1) // concurrency)
         ctx = mp.get_context("spawn")
@@ -200,7 +159,7 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
                         queue = []
                         break
                     spec = queue.pop(0)
-                    running.add(pool.submit(_run_spec, spec, preset, device, bla_impl, False, left, extra))
+                    running.add(pool.submit(_run_spec, task, spec, preset, device, bla_impl, False, left, extra))
                 if not running:
                     break
                 finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)

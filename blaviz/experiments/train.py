@@ -1,6 +1,6 @@
-"""The training loop the synthetic experiments share (MQAR now, RegBench later).
+"""The training loop every task shares (MQAR, RegBench, ...).
 
-Task-specific parts sit behind :class:`Task`: the training data (groups of equal-length
+Task-specific parts sit behind :class:`TaskData`: the training data (groups of equal-length
 sequences), the evaluation sets, the loss and the metrics. :func:`train` knows only models,
 optimisers and schedules:
 
@@ -49,8 +49,9 @@ class TrainConfig:
         return asdict(self)
 
 
-class Task:
-    """What :func:`train` needs from a task. Subclass and fill in the data; the defaults score
+class TaskData:
+    """What :func:`train` needs from a task: its data, loss and metrics. Subclass and fill in the
+    data; the defaults score
     next-token prediction at the labelled positions (``labels != -100``, no further shift)."""
 
     name = "task"
@@ -144,7 +145,7 @@ def _scalar_metrics(result: dict) -> dict:
     return {f"val_{k}": v for k, v in result.get("metrics", {}).items() if isinstance(v, (int, float))}
 
 
-def train(model, task: Task, cfg: TrainConfig, *, device="cpu", progress: bool = True,
+def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bool = True,
           desc: str = "train", time_limit_s: float | None = None) -> dict:
     """Train ``model`` on ``task``; return a JSON-ready summary (validation history, test metrics).
 

@@ -177,14 +177,14 @@ def query_distances(inputs: torch.Tensor, labels: torch.Tensor, num_kv_pairs: in
 def window_coverage(data, windows: Iterable[int]) -> dict[str, np.ndarray]:
     """Share of test queries whose value lies inside the last ``W`` tokens, for each ``W``.
 
-    ``data`` is a :class:`blaviz.experiments.mqar.MQARData` (or a dict of its fields, as stored
+    ``data`` is a :class:`blaviz.data.MQARData` (or a dict of its fields, as stored
     in each line of ``runs.jsonl``); the test sets are regenerated exactly as
-    :class:`~blaviz.experiments.mqar.MQARTask` makes them. Returns ``{slice name: shares}`` plus
+    :func:`blaviz.data.mqar_sets` makes them. Returns ``{slice name: shares}`` plus
     ``"pooled"`` (over the scored tokens of ``data.pooled_slices``). A one-layer window cannot
     recall a value outside it, so this is sliding window attention's ceiling; two layers can relay
     a little further back, so a measured point can sit slightly above it.
     """
-    from blaviz.experiments.mqar import MQARData, slice_name
+    from blaviz.data.mqar import MQARData, slice_name
 
     if isinstance(data, dict):
         data = MQARData(**data)

@@ -10,7 +10,7 @@ import torch
 
 from blaviz.data.regbench import NUM_SYMBOLS, SEP_ID, make_regbench, oracle_logits, tv_distance, validity_accuracy
 from blaviz.experiments.__main__ import main
-from blaviz.experiments.regbench import (RegBenchSetup, RegBenchTask, baselines, build_model, generate, get_preset,
+from blaviz.experiments.regbench import (RegBenchSetup, RegBenchTaskData, baselines, build_model, generate, get_preset,
                                          length_groups, ngram_logits, position_scores, run_one, summarize,
                                          sweep_specs)
 from blaviz.experiments.sweep import finished_keys, read_records, run_sweep, select
@@ -23,7 +23,7 @@ def micro_preset(**train):
     """Two mixers, a handful of steps on a few short prompts: about a second per run."""
     setup = RegBenchSetup(num_train=24, num_val=4, num_test=6, max_len=48, bucket=16, position_slices=(0, 16, 48))
     ci = get_preset("ci")
-    return replace(ci, name="micro", setup=setup, widths=(16,), head_dim=8, lrs=(3e-3,),
+    return replace(ci, name="micro", data=setup, widths=(16,), head_dim=8, lrs=(3e-3,),
                    grid=(("swa", {"window": 8}), ("bla", {"window": 8, "resolution": 3})),
                    train=dict(ci.train, batch_size=8, max_steps=4, eval_every=2, **train))
 
@@ -41,7 +41,7 @@ def test_ci_preset_learns_in_context():
     t0 = time.perf_counter()
     rec = run_one(spec, preset, device="cpu", progress=False)
     wall = time.perf_counter() - t0
-    base = baselines(preset.setup, ngrams=(1,))
+    base = baselines(preset.data, ngrams=(1,))
     trivial = max(base["uniform guess"]["validity"], base["most frequent symbol"]["validity"])
     assert trivial < 0.15                                   # ~2 legal symbols out of 18
     # measured: validity 0.78, TV 0.50 after 500 steps (12-23 s on one busy core); margins are wide
@@ -57,7 +57,7 @@ def test_ci_preset_learns_in_context():
 
 
 def test_metrics_agree_with_the_data_module():
-    _, _, test = generate(micro_preset().setup)
+    _, _, test = generate(micro_preset().data)
     logits = torch.randn(*test.inputs.shape, 20, generator=torch.Generator().manual_seed(0))
     ok, tv, scored = position_scores(logits, test)
     assert ok[scored].float().mean().item() == pytest.approx(validity_accuracy(logits, test), abs=1e-12)
@@ -69,7 +69,7 @@ def test_metrics_agree_with_the_data_module():
 def test_evaluate_pools_batches_and_positions():
     """Task.evaluate (batched, trimmed to each batch's longest prompt) equals the metrics on all at once."""
     p = micro_preset()
-    task = RegBenchTask(p.setup)
+    task = RegBenchTaskData(p.data)
     model = build_model(p, sweep_specs(p)[0]).eval()
     test = task.test_sets()["test"]
     with torch.no_grad():
@@ -123,7 +123,7 @@ def test_ngram_baseline():
     assert logits[0, 3].argmax() == 1 and logits[0, 6].argmax() == 1
     assert logits[0, 0].argmax() == 0                  # "a" never followed yet: back off to the counts so far
     assert logits[0, 5].argmax() == 0                  # after a separator, "a" started both strings
-    b = baselines(micro_preset().setup, ngrams=(1, 2))
+    b = baselines(micro_preset().data, ngrams=(1, 2))
     assert b["oracle"]["validity"] == 1.0 and b["oracle"]["tv"] < 1e-6
     assert b["in-context 2-gram"]["validity"] > b["in-context 1-gram"]["validity"] > b["uniform guess"]["validity"]
 
@@ -143,7 +143,7 @@ def test_specs_presets_and_shards():
     for s in specs:
         states.setdefault(s["mixer"], set()).add(build_model(book, s).state_size)
     assert all(len(v) >= 3 for m, v in states.items() if m != "softmax"), states
-    assert book.setup.max_len == 512 and "200" in book.note
+    assert book.data.max_len == 512 and "200" in book.note
 
 
 def test_sweep_records_resume_and_cli(tmp_path, capsys):
@@ -191,7 +191,7 @@ def test_cli_trains_the_micro_sweep(tmp_path, monkeypatch):
 def test_every_book_mixer_trains_a_step():
     """One configuration of each mixer of the book grid, on micro data, through ``run_one``."""
     book = get_preset("book")
-    p = replace(book, setup=micro_preset().setup, widths=(16,), head_dim=8,
+    p = replace(book, data=micro_preset().data, widths=(16,), head_dim=8,
                 train=dict(book.train, epochs=None, max_steps=1, eval_every=1))
     seen = {}
     for spec in sweep_specs(p):

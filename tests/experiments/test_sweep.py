@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from blaviz.experiments.__main__ import main
-from blaviz.experiments.mqar import MQARData, get_preset, run_key, sweep_specs
+from blaviz.data.mqar import MQARData
+from blaviz.experiments.mqar import get_preset, run_key, sweep_specs
 from blaviz.experiments.sweep import finished_keys, parse_shard, read_records, run_sweep, select
 
 

@@ -8,7 +8,8 @@ import pytest
 
 from blaviz.data.mqar import make_mqar
 from blaviz.experiments.analysis import best_over_lr, load_runs
-from blaviz.experiments.mqar import MQARData, MQARTask
+from blaviz.data.mqar import MQARData
+from blaviz.experiments.mqar import MQARTaskData
 from blaviz.state_size import state_size
 from blaviz.viz import figure_html
 from blaviz.viz.mqar import (ROLE_COLORS, accuracy_state_figure, accuracy_state_traces, example_roles,
@@ -92,7 +93,7 @@ def test_window_coverage_matches_the_task_test_sets():
     windows = [1, 4, 16, 64, 128]
     cov = window_coverage(data, windows)
     assert set(cov) == {"64x4", "64x8", "128x16", "pooled"}
-    test = MQARTask(data).test_sets()                    # the sets the harness scores
+    test = MQARTaskData(data).test_sets()                    # the sets the harness scores
     for name, kv in (("64x4", 4), ("64x8", 8), ("128x16", 16)):
         d = query_distances(*test[name], kv).numpy()
         assert np.allclose(cov[name], [(d < W).mean() for W in windows])

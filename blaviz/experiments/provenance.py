@@ -2,7 +2,7 @@
 
 Benchmarks, sweeps and the GPU scripts all record the same facts through these functions::
 
-    python -m blaviz.provenance --out results/x/provenance.json --command "..." --script scripts/x.sh \
+    python -m blaviz.experiments.provenance --out results/x/provenance.json --command "..." --script scripts/x.sh \
         [--started 2026-11-28T12:00:00Z] [--wall 232] [--runs runs.jsonl] [--preset mqar:book]
 
 On the GPU machine the working tree travels without ``.git``: ``BLAVIZ_GIT_COMMIT`` and
@@ -18,7 +18,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def git_state(repo_root: Path | str = REPO_ROOT) -> dict:
@@ -96,25 +96,20 @@ def run_counts(runs_path: str | Path) -> dict:
 
 
 def _preset_description(spec: str) -> dict:
-    task, _, name = spec.partition(":")
-    if task not in ("mqar", "regbench") or not name:
-        raise ValueError(f"--preset must be mqar:NAME or regbench:NAME, got {spec!r}")
-    if task == "mqar":
-        from blaviz.experiments.mqar import get_preset
-    else:
-        from blaviz.experiments.regbench import get_preset
-    return get_preset(name).describe()
+    from blaviz.experiments.registry import get_preset
+
+    return get_preset(spec).describe()
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser(prog="python -m blaviz.provenance", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m blaviz.experiments.provenance", description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="where to write the JSON")
     ap.add_argument("--command", required=True, help="the command that made the results")
     ap.add_argument("--script", default=None)
     ap.add_argument("--started", default=None, help="start time (UTC, ISO 8601)")
     ap.add_argument("--wall", type=float, default=None, help="wall time in seconds")
     ap.add_argument("--runs", default=None, help="a runs.jsonl to count complete and cut runs in")
-    ap.add_argument("--preset", default=None, help="mqar:NAME or regbench:NAME, to record the preset")
+    ap.add_argument("--preset", default=None, help="TASK:NAME (e.g. mqar:book), to record the preset")
     args = ap.parse_args(argv)
     extra = {k: v for k, v in (("script", args.script), ("started_utc", args.started),
                                ("wall_time_s", args.wall)) if v is not None}
