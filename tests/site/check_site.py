@@ -11,9 +11,17 @@ Playwright with every non-local request blocked, and opens every HTML page. A pa
   and no ``mjx-merror`` may appear);
 * a plotly figure is not drawn (each ``.plotly-graph-div`` needs a ``.main-svg``);
 * a plotly slider, clicked with the mouse, does not change what the figure shows;
-* its HTML plus its own local assets (outside the shared ``_static/``) exceed ``--max-page-mb``.
+* its cold weight (the bytes of every request of a first visit with an empty cache, lazy
+  MathJax fonts and extensions included) exceeds ``--max-page-mb``;
+* at 1280 px, a code block (input or output, folded ones opened) is wider than its box;
+* at 390 px (a phone), the page is wider than the screen, or a display equation is wider than
+  its box without scrolling inside it with the scroll cue (class ``blaviz-scrolls``, set by
+  ``book/_static/blaviz-site.js``); the same holds for equations at 1280 px.
 
-A screenshot of each page goes to ``--screenshots``. Exit status 1 when any page fails.
+The whole site must stay under ``--max-site-mb``. The free sliders (chapters 2 and 4) are
+compared with blaviz by ``tests/site/free_sliders.py``. Screenshots of each page at 1280 px
+(``<page>.png``) and 390 px (``<page>@390.png``) go to ``--screenshots``. Exit status 1 when a
+page or a site-wide check fails.
 """
 from __future__ import annotations
 
@@ -46,6 +54,12 @@ class PageResult:
     plots: str = "-"
     sliders: str = "-"
     size_kb: float = 0.0
+    cold_kb: float = 0.0
+    requests: int = 0
+    code_wide: int = 0        # code blocks wider than their box at 1280 px
+    width_390: int = 0        # page width at 390 px
+    eq_wide: int = 0          # display equations wider than their box at 390 px
+    eq_leak: int = 0          # ... of which do not scroll in their own box with the cue
     errors: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
 
@@ -130,6 +144,44 @@ JS_FIGURE_STATE = """(id) => {
 }"""
 
 
+JS_OPEN_FOLDED = """() => {
+  document.querySelectorAll('details').forEach(d => { d.open = true; });
+  document.querySelectorAll('.toggle-hidden, .cell.tag_hide-input .toggle-details')
+    .forEach(e => e.classList.remove('toggle-hidden'));
+}"""
+JS_CODE_OVERFLOW = """() => {
+  const wide = [];
+  document.querySelectorAll('pre').forEach(pre => {
+    if (pre.closest('.plotly-graph-div')) return;
+    if (pre.scrollWidth > pre.clientWidth + 1 && pre.clientWidth > 0) {
+      const first = (pre.textContent.split('\\n').find(l => l.length > 0) || '');
+      wide.push({extra: pre.scrollWidth - pre.clientWidth, text: first.slice(0, 60)});
+    }
+  });
+  return wide;
+}"""
+JS_EQUATIONS = """() => {
+  // a display equation is MathJax's container (the theme lets it scroll) inside div.math
+  const out = [];
+  document.querySelectorAll('mjx-container[display="true"]').forEach(c => {
+    const box = c.closest('div.math') || c.parentElement;
+    if (c.clientWidth === 0) return;
+    const inner = c.scrollWidth > c.clientWidth + 1;
+    const leaks = box.scrollWidth > box.clientWidth + 1;
+    if (!inner && !leaks) return;
+    const ox = getComputedStyle(c).overflowX;
+    out.push({extra: Math.max(c.scrollWidth - c.clientWidth, box.scrollWidth - box.clientWidth),
+              scrolls: !leaks && (ox === 'auto' || ox === 'scroll'),
+              cue: c.classList.contains('blaviz-scrolls') || box.classList.contains('blaviz-scrolls'),
+              text: (box.getAttribute('id') || box.textContent).slice(0, 50)});
+  });
+  return out;
+}"""
+JS_PAGE_WIDTH = """() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"""
+NARROW = {"width": 390, "height": 844}
+WIDE = {"width": 1280, "height": 900}
+
+
 def check_slider(page, div_id: str, timeout_ms: int) -> str | None:
     """Click the first slider of a figure far from its active step; None if the figure changed."""
     before = page.evaluate(JS_FIGURE_STATE, div_id)
@@ -172,13 +224,9 @@ def check_redirect(root: Path, rel: Path) -> PageResult | None:
     return res
 
 
-def check_page(context, base: str, root: Path, rel: Path, shots: Path, max_bytes: int,
-               timeout_ms: int) -> PageResult:
-    redirect = check_redirect(root, rel)
-    if redirect is not None:
-        return redirect
-    res = PageResult(name=rel.as_posix())
-    page = context.new_page()
+def _guard_page(page, res: PageResult, base: str) -> dict:
+    """Error, console and network hooks; returns the byte count of every finished request."""
+    counter = {"bytes": 0, "n": 0}
     page.on("pageerror", lambda exc: res.errors.append(f"pageerror: {exc}"))
     page.on("console", lambda msg: res.errors.append(f"console.{msg.type}: {msg.text}")
             if msg.type == "error" and "net::ERR_FAILED" not in msg.text else None)
@@ -187,6 +235,17 @@ def check_page(context, base: str, root: Path, rel: Path, shots: Path, max_bytes
         if resp.status >= 400 and urlparse(resp.url).hostname in LOCAL_HOSTS:
             res.errors.append(f"HTTP {resp.status}: {resp.url.replace(base, '/')}")
     page.on("response", on_response)
+
+    def on_finished(request):
+        if urlparse(request.url).scheme in ("data", "blob", "about"):
+            return
+        try:
+            sizes = request.sizes()
+        except Exception:  # the page was closed meanwhile
+            return
+        counter["bytes"] += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        counter["n"] += 1
+    page.on("requestfinished", on_finished)
 
     def on_route(route):
         url = route.request.url
@@ -197,58 +256,129 @@ def check_page(context, base: str, root: Path, rel: Path, shots: Path, max_bytes
             res.external.append(url)
             route.abort()
     page.route("**/*", on_route)
+    return counter
 
+
+def _wait_rendered(page, res: PageResult, timeout_ms: int) -> list:
+    """Wait for MathJax and plotly; record math errors. Returns the plotly figures' status."""
+    page.wait_for_function(JS_MATH_READY, timeout=timeout_ms)
+    math = page.evaluate(JS_MATH_STATUS)
+    res.math = f"{math['rendered']}/{math['total']}" if math["total"] else "-"
+    if math["rendered"] < math["total"]:
+        res.errors.append(f"MathJax rendered {math['rendered']} of {math['total']} math elements")
+    if math["merrors"]:
+        res.errors.append(f"MathJax errors: {math['merrors']}")
+    try:
+        page.wait_for_function(JS_PLOTS_DRAWN, timeout=timeout_ms)
+    except Exception:
+        pass  # reported below, figure by figure
+    return page.evaluate(JS_PLOT_STATUS)
+
+
+def _check_equations(page, res: PageResult, width: int) -> list:
+    eqs = page.evaluate(JS_EQUATIONS)
+    for e in eqs:
+        if not (e["scrolls"] and e["cue"]):
+            res.errors.append(f"at {width} px a display equation is {e['extra']} px wider than its box "
+                              f"and {'has no scroll cue' if e['scrolls'] else 'does not scroll in it'}: "
+                              f"{e['text']!r}")
+    return eqs
+
+
+def check_page(browser, base: str, root: Path, rel: Path, shots: Path, max_bytes: int,
+               timeout_ms: int) -> PageResult:
+    redirect = check_redirect(root, rel)
+    if redirect is not None:
+        return redirect
+    res = PageResult(name=rel.as_posix())
+    shot = shots / (rel.as_posix().replace("/", "__").removesuffix(".html") + ".png")
+    url = urljoin(base, rel.as_posix())
+    # 1280 px, cold: a fresh context has an empty cache, so every byte the page needs is counted
+    context = browser.new_context(viewport=WIDE, service_workers="block")
+    page = context.new_page()
+    counter = _guard_page(page, res, base)
     t0 = time.perf_counter()
     try:
-        page.goto(urljoin(base, rel.as_posix()), wait_until="load", timeout=timeout_ms)
-        page.wait_for_function(JS_MATH_READY, timeout=timeout_ms)
-        math = page.evaluate(JS_MATH_STATUS)
-        res.math = f"{math['rendered']}/{math['total']}" if math["total"] else "-"
-        if math["rendered"] < math["total"]:
-            res.errors.append(f"MathJax rendered {math['rendered']} of {math['total']} math elements")
-        if math["merrors"]:
-            res.errors.append(f"MathJax errors: {math['merrors']}")
-        try:
-            page.wait_for_function(JS_PLOTS_DRAWN, timeout=timeout_ms)
-        except Exception:
-            pass  # reported below, figure by figure
-        plots = page.evaluate(JS_PLOT_STATUS)
+        page.goto(url, wait_until="load", timeout=timeout_ms)
+        plots = _wait_rendered(page, res, timeout_ms)
         if plots:
             drawn = sum(p["drawn"] for p in plots)
             res.plots = f"{drawn}/{len(plots)}"
             for p in plots:
                 if not p["drawn"]:
                     res.errors.append(f"plotly figure #{p['id']} was not drawn (no .main-svg)")
-            with_slider = [p for p in plots if p["drawn"] and p["sliders"]]
-            if with_slider:
-                moved = 0
-                for p in with_slider:
-                    problem = check_slider(page, p["id"], timeout_ms)
-                    if problem:
-                        res.errors.append(problem)
-                    else:
-                        moved += 1
-                res.sliders = f"{moved}/{len(with_slider)}"
-        res.load_s = time.perf_counter() - t0
+        try:  # lazy loads (MathJax fonts and extensions) settle before the bytes are read
+            page.wait_for_load_state("networkidle", timeout=timeout_ms)
+        except Exception:
+            pass
+        res.cold_kb = counter["bytes"] / 1024
+        res.requests = counter["n"]
+        if counter["bytes"] > max_bytes:
+            res.errors.append(f"a cold visit loads {counter['bytes'] / 2**20:.2f} MB "
+                              f"(> {max_bytes / 2**20:.1f} MB)")
+        _check_equations(page, res, WIDE["width"])
         page.evaluate("() => window.scrollTo(0, 0)")
-        shot = shots / (rel.as_posix().replace("/", "__").removesuffix(".html") + ".png")
         page.screenshot(path=str(shot), full_page=True, timeout=timeout_ms)
+        page.evaluate(JS_OPEN_FOLDED)
+        page.wait_for_timeout(100)
+        wide = page.evaluate(JS_CODE_OVERFLOW)
+        res.code_wide = len(wide)
+        for w in wide:
+            res.errors.append(f"at 1280 px a code block is {w['extra']} px wider than its box: {w['text']!r}")
+        with_slider = [p for p in plots if p["drawn"] and p["sliders"]]
+        if with_slider:
+            moved = 0
+            for p in with_slider:
+                problem = check_slider(page, p["id"], timeout_ms)
+                if problem:
+                    res.errors.append(problem)
+                else:
+                    moved += 1
+            res.sliders = f"{moved}/{len(with_slider)}"
+        res.load_s = time.perf_counter() - t0
     except Exception as exc:  # a timeout or a crash is a failure of this page, not of the run
         res.errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
         res.load_s = time.perf_counter() - t0
     finally:
-        page.close()
-    size = page_weight(root, rel)
-    res.size_kb = size / 1024
-    if size > max_bytes:
-        res.errors.append(f"page weighs {size / 2**20:.2f} MB (> {max_bytes / 2**20:.1f} MB)")
+        context.close()
+    # 390 px: a phone
+    context = browser.new_context(viewport=NARROW, service_workers="block", is_mobile=True,
+                                  has_touch=True, device_scale_factor=1)
+    page = context.new_page()
+    _guard_page(page, res, base)
+    try:
+        page.goto(url, wait_until="load", timeout=timeout_ms)
+        _wait_rendered(page, res, timeout_ms)
+        page.wait_for_timeout(200)
+        res.width_390 = page.evaluate(JS_PAGE_WIDTH)
+        if res.width_390 > NARROW["width"]:
+            res.errors.append(f"at 390 px the page is {res.width_390} px wide")
+        eqs = _check_equations(page, res, NARROW["width"])
+        res.eq_wide = len(eqs)
+        res.eq_leak = sum(not (e["scrolls"] and e["cue"]) for e in eqs)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=str(shot.with_name(shot.stem + "@390.png")), full_page=True,
+                        timeout=timeout_ms)
+    except Exception as exc:
+        res.errors.append(f"at 390 px: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    finally:
+        context.close()
+    res.size_kb = page_weight(root, rel) / 1024
     return res
 
 
+def site_size(root: Path) -> int:
+    """Bytes of every file of the built site."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
 def print_summary(results: list[PageResult]) -> None:
-    headers = ("page", "status", "load s", "math", "plotly", "sliders", "KB", "blocked")
+    headers = ("page", "status", "load s", "math", "plotly", "sliders", "html+own KB", "cold KB",
+               "req", "code>box@1280", "width@390", "eq>box@390", "eq leaks", "blocked")
     rows = [(r.name, "ok" if r.ok else "FAIL", f"{r.load_s:.1f}", r.math, r.plots, r.sliders,
-             f"{r.size_kb:,.0f}", str(len(r.external))) for r in results]
+             f"{r.size_kb:,.0f}", f"{r.cold_kb:,.0f}", str(r.requests), str(r.code_wide),
+             str(r.width_390), str(r.eq_wide), str(r.eq_leak), str(len(r.external)))
+            for r in results]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
     print(line)
@@ -264,12 +394,36 @@ def print_summary(results: list[PageResult]) -> None:
                 print(f"  - blocked non-local request: {u}")
 
 
+def check_free_sliders_site(browser, base: str, timeout_ms: int) -> list[str]:
+    """The free sliders (chapters 2 and 4) against blaviz: ``tests/site/free_sliders.py``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    try:
+        from free_sliders import check_free_sliders
+    except ImportError as exc:
+        return [f"free sliders not checked: {exc}"]
+    context = browser.new_context(viewport=WIDE, service_workers="block")
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        errors = list(check_free_sliders(page, base))
+    except Exception as exc:
+        errors = [f"free sliders: {type(exc).__name__}: {str(exc).splitlines()[0]}"]
+    finally:
+        context.close()
+    print(f"free sliders: {'ok' if not errors else f'{len(errors)} error(s)'}")
+    return [f"free sliders: {e}" for e in errors]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build", type=Path, help="the built site, e.g. _build/html")
     ap.add_argument("--screenshots", type=Path, default=None,
                     help="folder for screenshots (default: <build>/../screenshots)")
-    ap.add_argument("--max-page-mb", type=float, default=3.0)
+    ap.add_argument("--max-page-mb", type=float, default=4.0,
+                    help="bound on a page's cold weight (every request of a first visit)")
+    ap.add_argument("--max-site-mb", type=float, default=20.0, help="bound on the built site")
+    ap.add_argument("--pages", nargs="*", default=None,
+                    help="check only these pages (paths relative to the build)")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per wait")
     ap.add_argument("--chromium", default=CHROMIUM)
     args = ap.parse_args(argv)
@@ -284,6 +438,8 @@ def main(argv=None) -> int:
     shots = args.screenshots or root.parent / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     pages = find_pages(root)
+    if args.pages:
+        pages = [Path(p) for p in args.pages]
 
     from playwright.sync_api import sync_playwright
 
@@ -292,17 +448,23 @@ def main(argv=None) -> int:
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-            results = [check_page(context, base, root, rel, shots, int(args.max_page_mb * 2**20),
+            results = [check_page(browser, base, root, rel, shots, int(args.max_page_mb * 2**20),
                                   int(args.timeout * 1000)) for rel in pages]
+            site_errors = check_free_sliders_site(browser, base, int(args.timeout * 1000))
             browser.close()
     finally:
         server.shutdown()
     print_summary(results)
+    size = site_size(root)
+    print(f"\nsite size: {size / 2**20:.1f} MB (bound {args.max_site_mb:.0f} MB)")
+    if size > args.max_site_mb * 2**20:
+        site_errors.append(f"the site weighs {size / 2**20:.1f} MB (> {args.max_site_mb:.0f} MB)")
+    for e in site_errors:
+        print(f"  - {e}")
     failed = [r for r in results if not r.ok]
     print(f"\nsite check: {len(results)} pages in {time.perf_counter() - t0:.1f} s; screenshots in {shots}")
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed; {len(site_errors)} site-wide errors")
+    return 1 if failed or site_errors else 0
 
 
 if __name__ == "__main__":
