@@ -1,11 +1,14 @@
 """Token-mixer layers: shapes, state sizes, gradients, fast == naive, BLA at N = W == SWA."""
+import warnings
+
 import pytest
 import torch
 
 from blaviz.layers import MIXERS, BaseConv, ShortConv, build_mixer, resolve_bla_impl
 from blaviz.models import MixerLM
 from blaviz.state_size import state_size
-from tests.conftest import assert_close_rms
+from blaviz.layers import attention
+from blaviz.testing import assert_close_rms
 
 D_MODEL, HEADS, HD = 24, 2, 12
 B, T = 2, 21
@@ -146,6 +149,70 @@ def test_bla_impl_resolution_on_cpu():
 def test_bad_bla_config_fails_at_construction():
     with pytest.raises(ValueError):
         build_mixer("bla", D_MODEL, window=8, resolution=4)     # even N < W
+    with pytest.raises(ValueError, match="bla_impl must be one of"):
+        build_mixer("bla", D_MODEL, window=8, resolution=3, bla_impl="fastest")
+
+
+@pytest.mark.parametrize("over,match", [
+    (dict(chunk_size=8), "power of two >= 16"),
+    (dict(head_dim=192), "head dims up to 128"),
+    (dict(window=4096, resolution=2047), "exceeds Triton"),
+])
+def test_triton_layer_beyond_the_kernels_fails_at_construction(over, match):
+    cfg = {**dict(window=8, resolution=3, chunk_size=16, bla_impl="triton"), **over}
+    with pytest.raises(ValueError, match=match):
+        build_mixer("bla", D_MODEL, num_heads=HEADS, **cfg)
+
+
+@pytest.fixture
+def fresh_probe(monkeypatch):
+    """An empty probe cache and warn-once set, restored afterwards."""
+    monkeypatch.setattr(attention, "_PROBED", {})
+    monkeypatch.setattr(attention, "_WARNED", set())
+
+
+def test_triton_asked_for_and_broken_is_an_error(fresh_probe, monkeypatch):
+    monkeypatch.setattr(attention, "_probe_triton", lambda device: "kernel exploded")
+    # a "cuda" device object needs no GPU: the probe above stands in for the kernels
+    with pytest.raises(RuntimeError, match="bla_impl='triton'.*cannot run on cuda.*kernel exploded"):
+        resolve_bla_impl("triton", "cuda")
+
+
+def test_auto_falls_back_and_says_so_once(fresh_probe, monkeypatch):
+    monkeypatch.setattr(attention, "_probe_triton", lambda device: "kernel exploded")
+    with pytest.warns(RuntimeWarning, match="falling back to the chunk form.*kernel exploded"):
+        assert resolve_bla_impl("auto", "cuda") == "chunk"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # the second time: silent
+        assert resolve_bla_impl("auto", "cuda") == "chunk"
+
+
+def test_auto_takes_chunk_for_sizes_beyond_the_kernels(fresh_probe, monkeypatch):
+    monkeypatch.setattr(attention, "_probe_triton", lambda device: None)
+    assert resolve_bla_impl("auto", "cuda") == "triton"
+    layer = make("bla", chunk_size=8)          # fine for chunk, not for the kernels
+    with pytest.warns(RuntimeWarning, match="power of two"):
+        assert resolve_bla_impl("auto", "cuda", triton_ok=layer._triton_ok) == "chunk"
+
+
+def test_probe_catches_a_wrong_kernel(monkeypatch):
+    import blaviz.ops.bla.triton as bla_triton_pkg
+    from blaviz.ops.bla import bla_chunk
+
+    def slightly_wrong(q, k, v, *args, **kw):
+        o, st = bla_chunk(q, k, v, *args, **kw)
+        return o * 1.01, st
+
+    monkeypatch.setattr(bla_triton_pkg, "bla_triton", slightly_wrong)
+    reason = attention._probe_triton("cpu")
+    assert reason is not None and "disagrees with the float64 chunk form" in reason
+    monkeypatch.setattr(bla_triton_pkg, "bla_triton", bla_chunk)   # right answer: no reason
+    assert attention._probe_triton("cpu") is None
+
+
+@pytest.mark.slow
+def test_probe_passes_on_the_interpreter():
+    assert attention._probe_triton("cpu") is None
 
 
 def test_unknown_mixer():
