@@ -55,8 +55,8 @@ def pow2_at_least_32(n: int) -> int:
     """Padded size of the frequency and slot dimensions: a power of two ``>= max(n, 32)``.
 
     16 would satisfy ``tl.dot``, but on the H200 (Triton 3.6) the chunk kernels with ``NP = SP = 16``
-    hit an illegal memory access (seen 2026-11, first GPU run; not isolated further), while 32 and
-    64 pass every check; ``N = 15`` therefore pays for 32 frequency rows."""
+    hit an illegal memory access (not isolated further), while 32 and 64 pass every check;
+    ``N = 15`` therefore pays for 32 frequency rows."""
     p = 32
     while p < n:
         p *= 2
@@ -153,9 +153,9 @@ _DEVICE_CACHE: dict = {}
 def chunk_consts(W: int, N: int, S: int, C: int, T: int, device, rounded: bool = False) -> ChunkConsts:
     """Tables for ``(W, N, S, C)`` and a sequence of ``T`` tokens (the last chunk has ``T - (NC-1) C``).
 
-    ``rounded``: the :data:`DOT_TABLES` already rounded to nearest tf32 (:func:`round_tf32`), for
-    kernels whose products read tf32 operands: they then skip rounding the tables themselves. Only
-    valid with the ``tf32rn`` / ``tf32`` products; ``tf32x3`` needs the exact float32 tables.
+    ``rounded``: the :data:`DOT_TABLES` rounded to nearest tf32 (:func:`round_tf32`), for the
+    ``tf32rn`` products, which then need not round them in the kernel; ``tf32x3`` products read the
+    exact float32 tables.
     """
     tail = T - ((T - 1) // C) * C
     key = (W, N, S, C, tail, str(device), bool(rounded))

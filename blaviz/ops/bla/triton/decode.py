@@ -12,10 +12,12 @@ work is a few ``N d`` multiply-adds, and the kernel is bound by reading and writ
 ``4 N d`` float32 numbers per head). ``P F`` is the cos/sin table times ``F`` plus the sine table
 times ``F`` loaded a second time with its rows in ``swap`` order.
 
-CUDA graphs: the kernel launches with fixed shapes and never synchronises; outputs are allocated
-with ``torch.empty`` of the same shapes each call (or written into ``out_state`` in place). The
-position ``t`` is a launch argument: a captured graph replays the ``t`` it was captured with,
-which only matters while ``t < W`` (the start-of-sequence slot mask).
+Decoding loops: the state :func:`bla_triton` returns (float32 ``[B, H, N, D]``, contiguous) is the
+state this kernel reads, with no conversion. Given ``out_state=state`` (each program reads its rows
+before writing them) and ``out=``, a step allocates nothing and never synchronises, so a loop of
+steps can be captured in a CUDA graph. The position ``t`` is a launch argument: a captured graph
+replays the ``t`` it was captured with, which only matters while ``t < W`` (the start-of-sequence
+slot mask); capture after the first ``W`` tokens, or capture one graph per early position.
 """
 from __future__ import annotations
 
@@ -74,20 +76,16 @@ def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab
 
 
 def decode_warps(NP: int, DK: int, DV: int) -> int:
-    """Warps per decode program: 2 up to ``NP = 32`` (N <= 31), 4 above.
-
-    Measured on the H200 (results/bench/h200_decode_warps.json, batch 64, 16 heads): 2 warps beat 4
-    by 2-8% at d = 64 and by 15-20% at d = 128 for N = 15 and 31; at N = 63 four warps are fastest
-    (31.6 against 34.1 us at d = 64, 64.0 against 455 us at d = 128). Eight or sixteen warps were
-    slower everywhere, one warp much slower from N = 31 on (register spills). The head dims do not
-    enter the rule; they are arguments so that a finer rule can use them.
-    """
+    """Warps per decode program: 2 up to ``NP = 32`` (N <= 31), 4 above (measured on the H200 for
+    head dims 64 and 128; eight or more warps were slower everywhere, one warp spills from N = 31 on).
+    The head dims do not enter the rule; they are arguments so that a finer rule can use them."""
     return 2 if NP <= 32 else 4
 
 
 def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,
                     num_slots: int | None = None, scale: float | None = None,
-                    out_state: BLAState | None = None, num_warps: int | None = None):
+                    out_state: BLAState | None = None, out: torch.Tensor | None = None,
+                    num_warps: int | None = None):
     """Decode one token per sequence with one fused kernel; same semantics as :func:`bla_step`.
 
     Args:
@@ -96,6 +94,7 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
         state: a :class:`BLAState` (float32 frequency windows) or None for an empty window.
         out_state: optional preallocated state to write into (may be ``state`` itself: each program
             reads its rows before writing them), for CUDA-graph decoding loops without allocation.
+        out: optional preallocated output ``[B, H, Dv]`` of the input dtype (contiguous).
         num_warps: warps per program (1, 2, 4, 8 or 16); default :func:`decode_warps`.
     Returns:
         ``(o [B, H, Dv], new_state)``; ``o`` in the input dtype, the state float32.
@@ -105,7 +104,13 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
         raise ValueError(f"num_warps must be one of 1, 2, 4, 8, 16, got {num_warps!r}")
     if q.dtype == torch.float64:
         from blaviz.ops.bla.naive import bla_step
-        return bla_step(q, k, v, state, W, N, num_slots=S, scale=scale)
+        o, new = bla_step(q, k, v, state, W, N, num_slots=S, scale=scale)
+        if out is not None:
+            o = out.copy_(o)
+        if out_state is not None:
+            new = BLAState(out_state.key_freq.copy_(new.key_freq), out_state.value_freq.copy_(new.value_freq),
+                           new.position)
+        return o, new
     B, H, DK = q.shape
     DV = v.shape[-1]
     dev = q.device
@@ -121,9 +126,15 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
     else:
         Fo, Go = out_state.key_freq, out_state.value_freq
         if Fo.shape != F.shape or Go.shape != G.shape or Fo.dtype != torch.float32 or Go.dtype != torch.float32 \
-                or not (Fo.is_contiguous() and Go.is_contiguous()):
+                or Fo.device != dev or Go.device != dev or not (Fo.is_contiguous() and Go.is_contiguous()):
             raise ValueError("out_state must hold contiguous float32 tensors shaped like the state")
-    o = torch.empty(B, H, DV, device=dev, dtype=q.dtype)
+    if out is None:
+        o = torch.empty(B, H, DV, device=dev, dtype=q.dtype)
+    else:
+        if not isinstance(out, torch.Tensor) or out.shape != (B, H, DV) or out.dtype != q.dtype \
+                or out.device != q.device or not out.is_contiguous():
+            raise ValueError(f"out must be a contiguous {q.dtype} tensor of shape {(B, H, DV)} on {q.device}")
+        o = out
     _decode_kernel[(B * H,)](q.contiguous(), k.contiguous(), v.contiguous(), F, G, Fo, Go, o,
                              sc.tab, sc.Rs, sc.swap, sc.start, N, DK, DV, t, scale,
                              NP=sc.NP, SP=sc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),

@@ -4,13 +4,15 @@ Forward: state scan (``_fwd_scan_kernel``) then outputs (``_fwd_out_kernel``); t
 every chunk (``[B, H, NC, NP, D]`` float32, as many numbers as ``k`` when ``N ~ C``) and, when a
 gradient will be needed, the slot weights (``[B, H, T, SP]`` float32) are kept for backward.
 Backward: per-chunk local gradients (``_bwd_local_kernel``, two launches: value side from the saved
-slot weights, then key side; or one launch that recomputes them, ``CONFIG["bwd_split"] = False``),
-then the adjoint scan (``_bwd_scan_kernel``). See the two kernel modules for the algebra.
+slot weights, then key side), then the adjoint scan (``_bwd_scan_kernel``). See the two kernel
+modules for the algebra, and ``chunk_fwd`` for the two operand precisions.
+
+The launch helpers (:func:`chunk_plan`, :func:`fwd_scan`, :func:`fwd_out`, :func:`bwd_local`,
+:func:`bwd_scan`) are public so that a benchmark or a notebook can time or inspect one launch.
 """
 from __future__ import annotations
 
-import json
-import os
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -20,178 +22,158 @@ from blaviz.ops.bla.triton._consts import ChunkConsts, chunk_consts, pow2_at_lea
 from blaviz.ops.bla.triton.chunk_bwd import _bwd_local_kernel, _bwd_scan_kernel
 from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 
-#: Launch settings (the benchmark may try others). ``scan_bd``: d-tile of the scans, whose
-#: programs are (batch, head, K|V, d-tile): smaller tiles, more programs in flight for long T.
-#: ``half_precision_dot``: operand precision of the products for bf16/fp16 inputs. Plain ``tf32``
-#: missed the 5e-3 relative-RMS bar on dq and the initial-state gradient at W=512, N=63 (6.4e-3 and
-#: 9.6e-3 on the H200): the tensor cores truncate float32 operands to tf32, and the bias adds up over
-#: the scans. ``tf32x3`` passes (2.4e-3) but is slow: 7.6 ms forward end to end at T=8192, N=63
-#: (results/bench/h200_run2.json). ``tf32rn`` rounds each operand to nearest tf32 in the kernel first
-#: (an add and a mask per element): unbiased, 5-10x smaller error in a float64 emulation, one product
-#: per dot. With it and the split backward, run 4 (results/bench/h200_run4.json) measured 2.61 ms forward
-#: and 6.67 ms forward+backward at the same size, relative RMS error 2.5e-3.
-#: ``bwd_split``: run the per-chunk backward as two launches (value side + softmax from the saved
-#: slot weights, then key side), see ``_bwd_local_kernel``: ptxas reports about half the spills, and
-#: the per-chunk backward went from 5.31 ms (one launch, plain tf32) to 3.31 ms.
-#: ``out_warps``/``bwd_warps`` = 4: measured on the H200 (N=63, T=8192, C=64, run 4): 4 warps
-#: 2.61 / 6.72 ms (forward / forward+backward), 8 warps 4.09 / 9.64 ms; C=32 was slower with either.
-#: ``reuse_covectors``: the two rotations of each read (``rot_{-delta}`` and ``rot_{-(delta+1)}`` of
-#: ``p Rs^T``, and the same for ``dZ`` in the backward) from one pair of products instead of two
-#: (two ``C x SP x NP`` products fewer per chunk in the forward and in each backward launch), at
-#: the price of one more ``[C, NP]`` tile alive.
-#: ``preround``: with ``tf32rn``/``tf32`` products, read tables already rounded to tf32 on the host
-#: (``_consts.round_tf32``) and skip rounding the bf16/fp16 inputs (tf32 holds them exactly): the
-#: same products bit for bit, less element-wise work per product.
-#: ``fwd_split``: the per-chunk forward as two launches (key side up to the slot weights, which it
-#: stores; then the value side from them), as ``bwd_split`` does for the backward.
-#: ``local_dot``: operand precision of the per-chunk kernels for bf16/fp16 inputs when it should
-#: differ from the scans' (None: the same, ``half_precision_dot``). The scans carry a state over
-#: hundreds of chunks, where a biased product error adds up; the per-chunk kernels do not.
-#: The last four were compared on the H200 in one run (results/bench/h200_variants_run6.json, N=63, W=512,
-#: T=8192, forward / forward+backward ms): before 2.61 / 6.76; ``preround`` 2.20 / 6.91; ``preround``
-#: and ``reuse_covectors`` 2.22 / 6.65 (the defaults now); with ``fwd_split`` too 2.31 / 6.61;
-#: ``local_dot="tf32"`` 2.28 / 6.80 and it failed one GPU test at 5e-3, so it stays off. Every
-#: per-chunk kernel uses all 255 registers a thread may have and most spill (56-134 spilled
-#: registers): register pressure, not arithmetic, bounds them.
-CONFIG = {"scan_bd": 16, "scan_warps": 4, "scan_stages": 2, "out_warps": 4, "bwd_warps": 4,
-          "half_precision_dot": "tf32rn", "bwd_split": True, "reuse_covectors": True,
-          "preround": True, "fwd_split": False, "local_dot": None}
-
-
-
-def update_config(overrides: dict) -> None:
-    """Set kernel settings by name (unknown names are an error, not a silent no-op). At import, the
-    environment variable ``BLAVIZ_TRITON_CONFIG`` (a JSON object) is applied through this: a test
-    suite or a notebook can then run under other settings without editing code."""
-    unknown = sorted(set(overrides) - set(CONFIG))
-    if unknown:
-        raise ValueError(f"unknown kernel setting(s) {unknown}; allowed: {sorted(CONFIG)}")
-    CONFIG.update(overrides)
-
-
-if os.environ.get("BLAVIZ_TRITON_CONFIG"):
-    _env = json.loads(os.environ["BLAVIZ_TRITON_CONFIG"])
-    if not isinstance(_env, dict):
-        raise ValueError(f"BLAVIZ_TRITON_CONFIG must be a JSON object, got {_env!r}")
-    update_config(_env)
-
-#: The last compiled kernel of each launch site (GPU only): ``kernel_stats()`` reads its registers
-#: and spills, which the benchmark records next to each timing.
-_LAUNCHED: dict = {}
-
 MAX_HEAD_DIM = 128
+PRECISIONS = ("tf32rn", "tf32x3")
 
 
-def _precision(dtype: torch.dtype) -> str:
-    """Operand precision of every ``tl.dot`` in the scans (accumulation is always float32). float32
-    inputs: ``tf32x3`` (each operand split in two tf32 parts, three products: float32-level accuracy on
-    tensor cores; plain ``ieee`` products compile 5x slower and run on FMA units). bf16/fp16 inputs:
-    ``CONFIG["half_precision_dot"]`` (``tf32rn``, see there)."""
-    return "tf32x3" if dtype == torch.float32 else CONFIG["half_precision_dot"]
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How the chunk kernels are launched (the defaults are the tuned configuration).
+
+    * ``scan_bd``: d-tile of the scans, whose programs are (batch, head, K|V, d-tile): smaller
+      tiles give more programs in flight for long sequences.
+    * ``scan_warps``, ``scan_stages``: warps and software-pipelining stages of the scans.
+    * ``out_warps``, ``bwd_warps``: warps of the per-chunk forward and backward programs.
+    * ``score_dot``: operand precision of the score side for bf16/fp16 inputs (``chunk_fwd``
+      explains the two sides). ``tf32x3`` keeps the logits at float32 accuracy at any scale of
+      ``q`` and ``k``; ``tf32rn`` is one product instead of three, with logit errors that grow
+      with ``|q| |k|``. float32 inputs always use ``tf32x3`` everywhere.
+    """
+
+    scan_bd: int = 16
+    scan_warps: int = 4
+    scan_stages: int = 2
+    out_warps: int = 4
+    bwd_warps: int = 4
+    score_dot: str = "tf32x3"
+
+    def __post_init__(self):
+        for name in ("scan_warps", "out_warps", "bwd_warps"):
+            val = getattr(self, name)
+            if val not in (1, 2, 4, 8, 16):
+                raise ValueError(f"{name} must be one of 1, 2, 4, 8, 16, got {val!r}")
+        if self.scan_bd not in (16, 32, 64, 128):
+            raise ValueError(f"scan_bd must be one of 16, 32, 64, 128, got {self.scan_bd!r}")
+        if isinstance(self.scan_stages, bool) or not isinstance(self.scan_stages, int) or self.scan_stages < 1:
+            raise ValueError(f"scan_stages must be an integer >= 1, got {self.scan_stages!r}")
+        if self.score_dot not in PRECISIONS:
+            raise ValueError(f"score_dot must be one of {PRECISIONS}, got {self.score_dot!r}")
 
 
-def _local_precision(dtype: torch.dtype) -> str:
-    """Operand precision of the per-chunk kernels: as the scans', unless ``CONFIG["local_dot"]`` says
-    otherwise for bf16/fp16 inputs."""
-    if dtype == torch.float32 or CONFIG["local_dot"] is None:
-        return _precision(dtype)
-    return CONFIG["local_dot"]
+DEFAULT_LAUNCH = LaunchConfig()
 
 
-def consts_for(W, N, S, C, T, device, prec) -> ChunkConsts:
-    """The tables for kernels whose products use ``prec``: rounded to tf32 on the host when
-    ``CONFIG["preround"]`` and the products read tf32 operands anyway, else exact float32."""
-    return chunk_consts(W, N, S, C, T, device, rounded=bool(CONFIG["preround"]) and prec in ("tf32rn", "tf32"))
+@dataclass(frozen=True)
+class ChunkPlan:
+    """Everything a launch needs besides the tensors: the operand precision and fixed tables of
+    each side (``score``: keys up to the slot weights; ``value``: the rest and the backward),
+    ``N``, the chunk size ``C`` and the launch settings."""
+
+    score: ChunkConsts
+    value: ChunkConsts
+    sprec: str
+    prec: str
+    N: int
+    C: int
+    launch: LaunchConfig
 
 
-def _round_in_kernel(cc, prec) -> bool:
-    """The kernels' ``RT`` flag: round the tables (and raw inputs) in the kernel unless ``cc`` holds
-    rounded tables. Rounded tables with a product that needs exact ones is a caller's mistake."""
-    if cc.rounded and prec not in ("tf32rn", "tf32"):
-        raise ValueError(f"tf32-rounded tables need tf32rn or tf32 products, got {prec!r}")
-    return not cc.rounded
+def chunk_plan(W: int, N: int, S: int, C: int, T: int, dtype: torch.dtype, device,
+               launch: LaunchConfig = DEFAULT_LAUNCH) -> ChunkPlan:
+    """The plan for inputs of ``dtype``: float32 -> ``tf32x3`` on both sides; bf16/fp16 ->
+    ``launch.score_dot`` on the score side and ``tf32rn`` on the value side. ``tf32rn`` products
+    read tables rounded to tf32 on the host; ``tf32x3`` products need the exact float32 tables."""
+    sprec, prec = ("tf32x3", "tf32x3") if dtype == torch.float32 else (launch.score_dot, "tf32rn")
+    tables = {p: chunk_consts(W, N, S, C, T, device, rounded=p == "tf32rn") for p in {sprec, prec}}
+    return ChunkPlan(tables[sprec], tables[prec], sprec, prec, N, C, launch)
+
+
+#: The last compiled kernel of each launch site (GPU only), read by :func:`kernel_stats`.
+_launched: dict = {}
 
 
 def _record(name, handle):
     if handle is not None and hasattr(handle, "n_spills"):
-        _LAUNCHED[name] = handle
+        _launched[name] = handle
 
 
-def kernel_stats() -> dict:
-    """Registers per thread, spilled registers and shared memory of the kernels launched last
-    (GPU only; empty under the interpreter)."""
-    return {name: dict(n_regs=int(k.n_regs), n_spills=int(k.n_spills), shared_bytes=int(getattr(k, "shared", 0)))
-            for name, k in _LAUNCHED.items()}
+def kernel_stats(clear: bool = False) -> dict:
+    """Registers per thread, spilled registers and shared memory of the kernel each launch site ran
+    last (GPU only; empty under the interpreter). ``clear``: forget them afterwards, so the next
+    call reports only what launched in between."""
+    out = {name: dict(n_regs=int(k.n_regs), n_spills=int(k.n_spills), shared_bytes=int(getattr(k, "shared", 0)))
+           for name, k in _launched.items()}
+    if clear:
+        _launched.clear()
+    return out
 
 
-def _const_args(cc):
-    return (cc.R, cc.Minv, cc.Cn, cc.Cn_sw, cc.Rs, cc.RsT_sw, cc.c0, cc.s0, cc.c1, cc.s1, cc.swap, cc.start)
-
-
-def fwd_scan(k, v, F0, G0, cc, N, C, prec):
-    """Launch the forward state scan; returns ``(fst, gst, ffin, gfin)``."""
+def fwd_scan(k, v, F0, G0, plan: ChunkPlan):
+    """Launch the forward state scan; returns ``(fst, gst, ffin, gfin)`` (float32: the states entering
+    every chunk ``[B, H, NC, NP, D]`` and the final states ``[B, H, N, D]``)."""
     B, T, H, DK = k.shape
     DV = v.shape[-1]
-    dev, NP, NC = k.device, cc.NP, triton.cdiv(T, C)
+    N, C, L = plan.N, plan.C, plan.launch
+    dev, NP, NC = k.device, plan.value.NP, triton.cdiv(T, C)
     has_init = F0 is not None
     fst = torch.empty(B, H, NC, NP, DK, device=dev, dtype=torch.float32)
     gst = torch.empty(B, H, NC, NP, DV, device=dev, dtype=torch.float32)
     ffin = torch.empty(B, H, N, DK, device=dev, dtype=torch.float32)
     gfin = torch.empty(B, H, N, DV, device=dev, dtype=torch.float32)
-    bd = CONFIG["scan_bd"]
-    nkt, nvt = triton.cdiv(DK, bd), triton.cdiv(DV, bd)
+    nkt, nvt = triton.cdiv(DK, L.scan_bd), triton.cdiv(DV, L.scan_bd)
     _record("fwd_scan", _fwd_scan_kernel[(B * H, nkt + nvt)](
-        k, v, F0 if has_init else ffin, G0 if has_init else gfin, fst, gst, ffin, gfin, cc.A, cc.YM,
-        T, H, N, DK, DV, NC, nkt, C=C, NP=NP, BD=bd, HAS_INIT=has_init, PREC=prec, RT=_round_in_kernel(cc, prec),
-        num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"]))
+        k, v, F0 if has_init else ffin, G0 if has_init else gfin, fst, gst, ffin, gfin,
+        plan.score.A, plan.score.YM, plan.value.A, plan.value.YM, T, H, N, DK, DV, NC, nkt,
+        C=C, NP=NP, BD=L.scan_bd, HAS_INIT=has_init, SPREC=plan.sprec, PREC=plan.prec,
+        num_warps=L.scan_warps, num_stages=L.scan_stages))
     return fst, gst, ffin, gfin
 
 
-def fwd_out(q, k, v, fst, gst, cc, C, t0, scale, prec, store_p=False):
-    """Launch the per-chunk output kernel (two launches when ``CONFIG["fwd_split"]``); returns
-    ``(o, p)``: ``o`` in the input dtype, ``p`` the slot weights ``[B, H, NC*C, SP]`` float32 when
-    ``store_p`` (for the split backward), else None."""
+def fwd_out(q, k, v, fst, gst, plan: ChunkPlan, t0: int, scale: float, store_p: bool = False):
+    """Launch the per-chunk output kernel; returns ``(o, p)``: ``o`` in the input dtype, ``p`` the
+    slot weights ``[B, H, NC*C, SP]`` float32 when ``store_p`` (the backward reads them), else None."""
     B, T, H, DK = q.shape
     DV = v.shape[-1]
+    C, sk, sv = plan.C, plan.score, plan.value
     NC = triton.cdiv(T, C)
-    split = bool(CONFIG["fwd_split"])
     o = torch.empty(B, T, H, DV, device=q.device, dtype=q.dtype)
-    p = torch.empty(B, H, NC * C, cc.SP, device=q.device, dtype=torch.float32) if store_p or split else None
-    for part in ((1, 2) if split else (0,)):
-        _record(f"fwd_out_{part}" + ("_store_p" if part == 0 and p is not None else ""), _fwd_out_kernel[(NC, B * H)](
-            q, k, v, fst, gst, o, o if p is None else p, *_const_args(cc), T, H, DK, DV, NC, t0, scale,
-            C=C, NP=cc.NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec,
-            STORE_P=p is not None, REUSE=CONFIG["reuse_covectors"], PART=part, RT=_round_in_kernel(cc, prec),
-            num_warps=CONFIG["out_warps"], num_stages=1))
-    return o, (p if store_p else None)
+    p = torch.empty(B, H, NC * C, sv.SP, device=q.device, dtype=torch.float32) if store_p else None
+    _record("fwd_out_store_p" if store_p else "fwd_out", _fwd_out_kernel[(NC, B * H)](
+        q, k, v, fst, gst, o, o if p is None else p,
+        sk.R, sk.Minv, sk.Cn, sk.Cn_sw, sk.Rs, sv.R, sv.Minv, sv.Cn, sv.Rs, sv.RsT_sw,
+        sv.c0, sv.s0, sv.c1, sv.s1, sv.swap, sv.start, T, H, DK, DV, NC, t0, scale,
+        C=C, NP=sv.NP, SP=sv.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
+        SPREC=plan.sprec, PREC=plan.prec, STORE_P=store_p, num_warps=plan.launch.out_warps, num_stages=1))
+    return o, p
 
 
-def bwd_local(q, k, v, do, fst, gst, cc, C, t0, scale, prec, p=None):
-    """Launch the per-chunk backward; returns ``(dq, dk_local, dv_local, beta_F, beta_G)``."""
+def bwd_local(q, k, v, do, fst, gst, p, plan: ChunkPlan, scale: float):
+    """Launch the per-chunk backward (value side, then key side) from the forward's slot weights
+    ``p``; returns ``(dq, dk_local, dv_local, beta_F, beta_G)``."""
     B, T, H, DK = q.shape
     DV = v.shape[-1]
-    dev, NP, NC = q.device, cc.NP, triton.cdiv(T, C)
+    C, cv = plan.C, plan.value
+    dev, NP, NC = q.device, cv.NP, triton.cdiv(T, C)
     dq = torch.empty_like(q)
     dkl = torch.empty(B, H, NC * C, DK, device=dev, dtype=torch.float32)
     dvl = torch.empty(B, H, NC * C, DV, device=dev, dtype=torch.float32)
     bf = torch.empty(B, H, NC, NP, DK, device=dev, dtype=torch.float32)
     bg = torch.empty(B, H, NC, NP, DV, device=dev, dtype=torch.float32)
-    split = p is not None                    # the split backward reads the forward's slot weights
-    dz = torch.empty(B, H, NC * C, cc.SP, device=dev, dtype=torch.float32) if split else bg
-    for part in ((1, 2) if split else (0,)):
+    dz = torch.empty(B, H, NC * C, cv.SP, device=dev, dtype=torch.float32)
+    for part in (1, 2):
         _record(f"bwd_local_{part}", _bwd_local_kernel[(NC, B * H)](
-            q, k, v, do, fst, gst, dq, dkl, dvl, bf, bg, dz, p if split else bg, *_const_args(cc),
-            T, H, DK, DV, NC, t0, scale,
-            C=C, NP=NP, SP=cc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV), PREC=prec, PART=part,
-            REUSE=CONFIG["reuse_covectors"], RT=_round_in_kernel(cc, prec),
-            num_warps=CONFIG["bwd_warps"], num_stages=1))
+            q, k, v, do, fst, gst, dq, dkl, dvl, bf, bg, dz, p,
+            cv.R, cv.Minv, cv.Cn, cv.Cn_sw, cv.Rs, cv.RsT_sw, cv.c0, cv.s0, cv.c1, cv.s1, cv.swap,
+            T, H, DK, DV, NC, scale, C=C, NP=NP, SP=cv.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
+            PREC=plan.prec, PART=part, num_warps=plan.launch.bwd_warps, num_stages=1))
     return dq, dkl, dvl, bf, bg
 
 
-def bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, cc, N, C, has_init, prec):
+def bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, plan: ChunkPlan, has_init: bool):
     """Launch the adjoint scan; returns ``(dk, dv, dF0 or None, dG0 or None)``."""
     B, T, H, DK = k.shape
     DV = v.shape[-1]
+    N, C, L, cv = plan.N, plan.C, plan.launch, plan.value
     dev, NC = k.device, triton.cdiv(T, C)
     dk = torch.empty_like(k)
     dv = torch.empty_like(v)
@@ -201,53 +183,49 @@ def bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, cc, N, C, has_init, prec):
         dgf = torch.zeros(B, H, N, DV, device=dev) if dgf is None else dgf.float().contiguous()
     df0 = torch.empty(B, H, N, DK, device=dev, dtype=torch.float32) if has_init else None
     dg0 = torch.empty(B, H, N, DV, device=dev, dtype=torch.float32) if has_init else None
-    bd = CONFIG["scan_bd"]
-    nkt, nvt = triton.cdiv(DK, bd), triton.cdiv(DV, bd)
+    nkt, nvt = triton.cdiv(DK, L.scan_bd), triton.cdiv(DV, L.scan_bd)
     _record("bwd_scan", _bwd_scan_kernel[(B * H, nkt + nvt)](
         dkl, dvl, bf, bg, dff if has_dfin else bf, dgf if has_dfin else bg, dk, dv,
-        df0 if has_init else bf, dg0 if has_init else bg, cc.A, cc.YM,
-        T, H, N, DK, DV, NC, nkt, C=C, NP=cc.NP, BD=bd, HAS_DFIN=has_dfin, HAS_INIT=has_init, PREC=prec,
-        RT=_round_in_kernel(cc, prec), num_warps=CONFIG["scan_warps"], num_stages=CONFIG["scan_stages"]))
+        df0 if has_init else bf, dg0 if has_init else bg, cv.A, cv.YM,
+        T, H, N, DK, DV, NC, nkt, C=C, NP=cv.NP, BD=L.scan_bd, HAS_DFIN=has_dfin, HAS_INIT=has_init,
+        PREC=plan.prec, num_warps=L.scan_warps, num_stages=L.scan_stages))
     return dk, dv, df0, dg0
 
 
 class _BLATriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, q, k, v, F0, G0, W, N, S, scale, t0, C, need_grad):
-        T, prec, lprec = q.shape[1], _precision(q.dtype), _local_precision(q.dtype)
-        fst, gst, ffin, gfin = fwd_scan(k, v, F0, G0, consts_for(W, N, S, C, T, q.device, prec), N, C, prec)
-        o, p = fwd_out(q, k, v, fst, gst, consts_for(W, N, S, C, T, q.device, lprec), C, t0, scale, lprec,
-                       store_p=need_grad and CONFIG["bwd_split"])
+    def forward(ctx, q, k, v, F0, G0, plan, scale, t0, need_grad):
+        fst, gst, ffin, gfin = fwd_scan(k, v, F0, G0, plan)
+        o, p = fwd_out(q, k, v, fst, gst, plan, t0, scale, store_p=need_grad)
         ctx.save_for_backward(q, k, v, fst, gst, p)
-        ctx.cfg = (W, N, S, scale, t0, C, F0 is not None)
+        ctx.cfg = (plan, scale, F0 is not None)
         ctx.set_materialize_grads(False)
         return o, ffin, gfin
 
     @staticmethod
     def backward(ctx, do, dff, dgf):
         q, k, v, fst, gst, p = ctx.saved_tensors
-        W, N, S, scale, t0, C, has_init = ctx.cfg
-        T, prec, lprec = q.shape[1], _precision(q.dtype), _local_precision(q.dtype)
+        plan, scale, has_init = ctx.cfg
         do = torch.zeros_like(v) if do is None else do.contiguous()
-        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, consts_for(W, N, S, C, T, q.device, lprec), C, t0,
-                                         scale, lprec, p)
-        dk, dv, df0, dg0 = bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, consts_for(W, N, S, C, T, q.device, prec), N, C,
-                                    has_init, prec)
-        return dq, dk, dv, df0, dg0, None, None, None, None, None, None, None
+        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
+        dk, dv, df0, dg0 = bwd_scan(k, v, dkl, dvl, bf, bg, dff, dgf, plan, has_init)
+        return dq, dk, dv, df0, dg0, None, None, None, None
 
 
 def bla_triton(q, k, v, window: int, resolution: int, *, num_slots: int | None = None,
                scale: float | None = None, chunk_size: int = 64, initial_state: BLAState | None = None,
-               output_final_state: bool = False):
+               output_final_state: bool = False, launch: LaunchConfig | None = None):
     """Chunked BLA with Triton kernels (GPU, or the Triton interpreter on CPU).
 
     Same semantics and validation as :func:`blaviz.ops.bla.chunk.bla_chunk`; differentiable in
     ``q, k, v`` and the initial state. ``chunk_size`` must be a power of two >= 16 (tensor-core tiles);
     head dims up to 128. float64 inputs are delegated to ``bla_chunk`` (Triton's float64 products
-    are not worth a kernel here). The returned state is float32.
+    are not worth a kernel here). The returned state is float32 ``[B, H, N, D]``, the layout
+    :func:`bla_step_triton` reads and updates in place.
 
     Args:
         q, k: ``[B, T, H, Dk]``; v: ``[B, T, H, Dv]``; float32, bfloat16 or float16.
+        launch: launch settings (default :data:`DEFAULT_LAUNCH`).
     Returns:
         ``(o [B, T, H, Dv], final_state or None)``.
     """
@@ -255,6 +233,10 @@ def bla_triton(q, k, v, window: int, resolution: int, *, num_slots: int | None =
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 16 \
             or chunk_size & (chunk_size - 1):
         raise ValueError(f"chunk_size must be a power of two >= 16 for the Triton kernels, got {chunk_size!r}")
+    if launch is None:
+        launch = DEFAULT_LAUNCH
+    elif not isinstance(launch, LaunchConfig):
+        raise ValueError(f"launch must be a LaunchConfig or None, got {type(launch).__name__}")
     if q.dtype == torch.float64:
         from blaviz.ops.bla.chunk import bla_chunk
         return bla_chunk(q, k, v, W, N, num_slots=S, scale=scale, chunk_size=chunk_size,
@@ -269,7 +251,7 @@ def bla_triton(q, k, v, window: int, resolution: int, *, num_slots: int | None =
         G0 = initial_state.value_freq.to(device=q.device, dtype=torch.float32).contiguous()
     need_grad = torch.is_grad_enabled() and any(
         x is not None and x.requires_grad for x in (q, k, v, F0, G0))
-    o, Ff, Gf = _BLATriton.apply(q.contiguous(), k.contiguous(), v.contiguous(), F0, G0,
-                                 W, N, S, scale, t0, chunk_size, need_grad)
     T = q.shape[1]
+    plan = chunk_plan(W, N, S, chunk_size, T, q.dtype, q.device, launch)
+    o, Ff, Gf = _BLATriton.apply(q.contiguous(), k.contiguous(), v.contiguous(), F0, G0, plan, scale, t0, need_grad)
     return o, (BLAState(Ff, Gf, t0 + T) if output_final_state else None)
