@@ -23,7 +23,10 @@ from blaviz.ops.linear import linear_attention
 from blaviz.ops.mamba2 import ssd_attention
 from blaviz.ops.softmax import softmax_attention
 from blaviz.ops.swa import sliding_window_attention
+from blaviz.ops.gated_bla import gated_bla_attention
+from blaviz.ops.exact_erasure import exact_erasure_attention
 
 __all__ += ["softmax_attention", "sliding_window_attention", "linear_attention", "gla_attention",
             "gsa_attention", "abc_attention", "gated_delta_rule", "kernel_slot_attention",
-            "gsa_constant_gate_kernel", "ssd_attention"]
+            "gsa_constant_gate_kernel", "ssd_attention",
+            "gated_bla_attention", "exact_erasure_attention"]
