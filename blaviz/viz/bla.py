@@ -21,6 +21,7 @@ from blaviz.ops.bla import bla_attention_weights
 from blaviz.state_size import state_size
 
 from .figures import compact, slider_figure
+from .free import FreeFigure, control, float64_b64
 
 __all__ = [
     "slot_read_traces", "slot_read_layout", "slot_read_figure", "slot_read_view",
@@ -78,7 +79,7 @@ def slot_read_traces(window: int, resolution: int, *, num_slots: int | None = No
         traces.append(_empty_scatter())
     peak = float(dirichlet_kernel(torch.zeros(1), N, W)[0])
     traces.append(go.Scatter(
-        x=lags.numpy(), y=np.full(S, peak), mode="markers+text", name="slot lags s_j",
+        x=lags.numpy(), y=np.full(S, peak), mode="markers+text", name="slot lags s<sub>j</sub>",
         marker=dict(color=colors, size=9, line=dict(color="black", width=1)),
         text=[str(j) for j in range(S)] if S <= 16 else None, textposition="top center",
         showlegend=False, hovertemplate="slot %{text}: s = %{x:.3g}<extra></extra>",
@@ -90,7 +91,7 @@ def slot_read_layout(window: int, *, periods: float = 2.0, height: int = 380) ->
     """Layout for :func:`slot_read_traces`: the window ``[0, W)`` shaded, its alias dashed."""
     return dict(
         xaxis=dict(title="lag D (tokens back from the query)", range=[-0.5, periods * window + 0.5]),
-        yaxis=dict(title="read weight D_N(D - s_j)"),
+        yaxis=dict(title="read weight <i>D<sub>N</sub></i>(<i>D</i> − <i>s<sub>j</sub></i>)"),
         shapes=[dict(type="rect", xref="x", yref="paper", x0=-0.5, x1=window - 0.5, y0=0, y1=1,
                      fillcolor="rgba(120,120,120,0.12)", line=dict(width=0), layer="below"),
                 dict(type="line", xref="x", yref="paper", x0=window - 0.5, x1=window - 0.5, y0=0, y1=1,
@@ -132,11 +133,15 @@ def random_qk(seq_len: int, head_dim: int = 16, *, seed: int = 0, device=None):
     return q.to(device), k.to(device)
 
 
-def _signed_heatmap(a: np.ndarray, lim: float, name: str, xaxis: str, yaxis: str) -> go.Heatmap:
+def _signed_heatmap(a: np.ndarray, lim: float, name: str, xaxis: str, yaxis: str, *,
+                    showscale: bool = False) -> go.Heatmap:
+    # one colour bar serves both heatmaps (they share zmin/zmax), beside the upper row
     return go.Heatmap(
-        z=compact(a, 4), colorscale="RdBu_r", zmid=0.0, zmin=-lim, zmax=lim, showscale=False,
+        z=compact(a, 4), colorscale="RdBu_r", zmid=0.0, zmin=-lim, zmax=lim, showscale=showscale,
+        colorbar=dict(title=dict(text="weight", side="right"), thickness=12, len=0.56, y=1,
+                      yanchor="top", outlinewidth=0),
         xaxis=xaxis, yaxis=yaxis, name=name,
-        hovertemplate="t=%{y}, tau=%{x}: %{z:.4f}<extra>" + name + "</extra>",
+        hovertemplate="t = %{y}, τ = %{x}: %{z:.4f}<extra>" + name + "</extra>",
     )
 
 
@@ -162,7 +167,7 @@ def effective_weights_traces(q: torch.Tensor, k: torch.Tensor, window: int, reso
     lags = np.arange(t + 1)
     return [
         _signed_heatmap(A.numpy(), lim, f"BLA, N = {N}", "x", "y"),
-        _signed_heatmap(swa.numpy(), lim, f"SWA, W = {W}", "x2", "y2"),
+        _signed_heatmap(swa.numpy(), lim, f"SWA, W = {W}", "x2", "y2", showscale=True),
         go.Scatter(x=lags, y=swa_row.numpy(), mode="lines+markers", name=f"SWA, W = {W}",
                    line=dict(color="gray", width=1.5), marker=dict(size=5),
                    xaxis="x3", yaxis="y3", hovertemplate="lag %{x}: %{y:.4f}<extra>SWA</extra>"),
@@ -172,38 +177,73 @@ def effective_weights_traces(q: torch.Tensor, k: torch.Tensor, window: int, reso
     ]
 
 
-def effective_weights_layout(seq_len: int, window: int, *, query: int = -1, height: int = 720) -> go.Figure:
-    """Two heatmaps (BLA left, SWA right) above one lag-profile panel, for query row ``t``."""
+def effective_weights_layout(seq_len: int, window: int, *, query: int = -1, height: int = 720,
+                             resolution: int | None = None) -> go.Figure:
+    """Two heatmaps (BLA left, SWA right) above one lag-profile panel, for query row ``t``.
+
+    ``resolution`` names ``N`` in the BLA panel's title (left out on a slider over ``N``)."""
     t = query + seq_len if query < 0 else query
+    # short subplot titles (the heatmaps are 150 px wide on a phone); the axes say the rest.
+    # book/_static/blaviz-free/traces.js rewrites the "BLA, ..." and "SWA, ..." titles.
     fig = make_subplots(
         rows=2, cols=2, specs=[[{}, {}], [{"colspan": 2}, None]], row_heights=[0.58, 0.42],
-        vertical_spacing=0.13, horizontal_spacing=0.08,
-        subplot_titles=("BLA: weight of query t on raw value tau", f"SWA, W = {window}",
-                        f"query t = {t}: weight by lag t - tau"),
+        vertical_spacing=0.14, horizontal_spacing=0.1,
+        subplot_titles=(f"BLA, <i>N</i> = {resolution}" if resolution else "BLA",
+                        f"SWA, <i>W</i> = {window}",
+                        f"query <i>t</i> = {t}: weight by lag <i>t</i> − <i>τ</i>"),
     )
+    fig.update_annotations(font_size=14)
     for col in (1, 2):
-        fig.update_yaxes(autorange="reversed", title_text="query t" if col == 1 else None, row=1, col=col)
-        fig.update_xaxes(title_text="key / value position tau", row=1, col=col)
-    fig.update_xaxes(title_text="lag t - tau", row=2, col=1)
+        fig.update_yaxes(autorange="reversed", title_text="query <i>t</i>" if col == 1 else None,
+                         row=1, col=col)
+        fig.update_xaxes(title_text="value position <i>τ</i>", row=1, col=col)
+    fig.update_xaxes(title_text="lag <i>t</i> − <i>τ</i>", row=2, col=1)
     fig.update_yaxes(title_text="weight", row=2, col=1)
     fig.add_vrect(x0=-0.5, x1=window - 0.5, row=2, col=1, fillcolor="rgba(120,120,120,0.12)",
                   line_width=0, layer="below", exclude_empty_subplots=False)
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=60, b=40),
-                      legend=dict(orientation="h", x=1, xanchor="right", y=0.41))
+    # the legend goes below the plots, where it covers no data and no title
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=70, b=40),
+                      title=dict(x=0, xref="paper", font=dict(size=14)),
+                      legend=dict(orientation="h", x=0, y=-0.1, yanchor="top"))
     return fig
 
 
 def effective_weights_figure(q: torch.Tensor, k: torch.Tensor, window: int,
                              resolutions: Sequence[int] | None = None, *, query: int = -1,
                              active: int | None = None, batch: int = 0, head: int = 0) -> go.Figure:
-    """BLA's effective weights against SWA's, with a static slider over the resolution ``N``."""
+    """BLA's effective weights against SWA's, with a static slider over the resolution ``N``.
+
+    On the website the sliders take any window ``2 .. T`` and any allowed ``N``: the page carries
+    query and key rows ``[T, D]`` of ``(batch, head)`` and the browser recomputes both matrices
+    (:mod:`blaviz.viz.free`).
+    """
     resolutions = list(resolutions or resolution_grid(window))
     swa = swa_attention_weights(q, k, window)[batch, head]
     steps = [(str(n), effective_weights_traces(q, k, window, n, query=query, batch=batch, head=head, swa=swa))
              for n in resolutions]
-    layout = effective_weights_layout(q.shape[1], window, query=query)
-    return slider_figure(steps, slider_label="resolution N", layout=layout,
-                         active=_active_index(resolutions, active), digits=4)
+    T = q.shape[1]
+    idx = _active_index(resolutions, active)
+    layout = effective_weights_layout(T, window, query=query)
+    fig = slider_figure(steps, slider_label="resolution N", layout=layout, active=idx, digits=4)
+    # the slider goes below the legend (which is below the plots)
+    fig.update_layout(margin_b=140, sliders=[dict(fig.layout.sliders[0].to_plotly_json(),
+                                                  pad=dict(t=100))])
+    N0 = resolutions[idx]
+    site = effective_weights_layout(T, window, query=query, resolution=N0)
+    for tr in effective_weights_traces(q, k, window, N0, query=query, batch=batch, head=head, swa=swa):
+        site.add_trace(tr)
+    site.update_layout(title_text=f"W = {window}, N = {N0}")
+    rows = [x[batch, :, head].detach().cpu().to(torch.float64).numpy() for x in (q, k)]
+    hi = max(T, int(window))
+    spec = dict(
+        kind="effective-weights", initial=dict(W=int(window), N=int(N0)),
+        controls=[control("W", "window <i>W</i>", min(2, int(window)), hi),
+                  control("N", "resolution <i>N</i>", 1, hi)],
+        note="N is odd, or N = W. Your browser computes both matrices with the formulas of blaviz.",
+        data=dict(T=T, D=int(q.shape[-1]), query=int(query), scale=None,
+                  q=float64_b64(rows[0]), k=float64_b64(rows[1])),
+    )
+    return FreeFigure(fig, site_figure=site, spec=spec)
 
 
 def effective_weights_view(window: int, resolution: int, *, seq_len: int | None = None,
@@ -215,7 +255,7 @@ def effective_weights_view(window: int, resolution: int, *, seq_len: int | None 
     N = valid_resolution(window, resolution)
     T = 3 * window if seq_len is None else seq_len
     q, k = random_qk(T, head_dim, seed=seed)
-    fig = effective_weights_layout(T, window, query=query)
+    fig = effective_weights_layout(T, window, query=query, resolution=N)
     for tr in effective_weights_traces(q, k, window, N, query=query):
         fig.add_trace(tr)
     fig.update_layout(title=dict(text=f"W = {window}, N = {N}", font=dict(size=14)))

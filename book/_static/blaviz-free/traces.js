@@ -27,7 +27,7 @@ export function formatG(v, digits) {
 /** blaviz.viz.kernels._title */
 export function dirichletTitle(W, N, err, lobe) {
   const lobeTxt = lobe === Infinity ? "none (constant)" : `±${formatG(lobe, 3)} lags`;
-  return `W = ${W}, N = ${N}: ${N} of ${W} numbers kept, main lobe ${lobeTxt}, `
+  return `W = ${W}, N = ${N}: ${N} of ${W} numbers kept,<br>main lobe ${lobeTxt}, `
     + `reconstruction error ${formatG(err, 2)}`;
 }
 
@@ -50,7 +50,7 @@ export function dirichletView(x, W, N, { oversample = 8 } = {}) {
     label: `W = ${W}, N = ${N}`,
     traces: [
       drop,
-      { ...keep, name: `kept |F<sub>m</sub>| (${N})` },
+      { ...keep, name: `kept |F<sub><i>m</i></sub>| (${N})` },
       { x: lagFine, y: dirichletKernel(lagFine, N, W) },
       { x: lagInt, y: dirichletKernel(lagInt, N, W) },
       { x: Array.from({ length: W }, (_, p) => p), y: Array.from(x) },
@@ -84,6 +84,9 @@ export function effectiveWeightsView(q, k, W, N, { query = -1, scale } = {}) {
       { x: lags, y: weightsByLag(swa, t), name: `SWA, W = ${W}` },
       { x: lags, y: weightsByLag(A, t), name: `BLA, N = ${N}` },
     ],
-    layout: { swaTitle: `SWA, W = ${W}`, windowEdge: W - 0.5, title: `W = ${W}, N = ${N}` },
+    layout: {
+      blaTitle: `BLA, <i>N</i> = ${N}`, swaTitle: `SWA, <i>W</i> = ${W}`, windowEdge: W - 0.5,
+      title: `W = ${W}, N = ${N}`,
+    },
   };
 }
