@@ -22,6 +22,7 @@ from blaviz.layers.base import RMSNorm, TokenMixer
 from blaviz.layers.conv import BaseConv, ShortConv
 from blaviz.layers.mamba2 import Mamba2Mixer
 from blaviz.layers.recurrent import GatedDeltaNet, GatedLinearAttention, GatedSlotAttention, LinearAttention
+from blaviz.layers.bla_variants import ExactErasureBLA, GatedBLA, HybridSWABLA, MultiResolutionBLA
 
 MIXERS = {
     "bla": BlurryWindowAttention,
@@ -32,6 +33,11 @@ MIXERS = {
     "linear": LinearAttention,
     "gated_deltanet": GatedDeltaNet,
     "mamba2": Mamba2Mixer,
+    # BLA variants beyond the paper (blaviz.layers.bla_variants)
+    "bla_multires": MultiResolutionBLA,
+    "gated_bla": GatedBLA,
+    "bla_exact_erasure": ExactErasureBLA,
+    "swa_bla_hybrid": HybridSWABLA,
 }
 
 
@@ -44,4 +50,5 @@ def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
 
 __all__ = ["MIXERS", "build_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
            "BlurryWindowAttention", "SlidingWindowAttention", "SoftmaxAttention", "GatedSlotAttention",
-           "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "Mamba2Mixer", "resolve_bla_impl"]
+           "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "Mamba2Mixer", "resolve_bla_impl",
+           "MultiResolutionBLA", "GatedBLA", "ExactErasureBLA", "HybridSWABLA"]
