@@ -22,6 +22,10 @@ CONFIGS = {
     "linear": dict(),
     "gated_deltanet": dict(chunk_size=8),
     "mamba2": dict(d_state=5),
+    "bla_multires": dict(heads=((4, 3), (8, 3)), chunk_size=8),
+    "gated_bla": dict(window=8, resolution=3, chunk_size=8),
+    "bla_exact_erasure": dict(window=8, resolution=3),
+    "swa_bla_hybrid": dict(swa_window=3, window=8, resolution=3, chunk_size=8),
 }
 EXPECTED_STATE = {
     "bla": state_size("bla", head_dim=HD, num_heads=HEADS, resolution=3),   # 2 N d H
@@ -32,6 +36,10 @@ EXPECTED_STATE = {
     "linear": HD * HD * HEADS,
     "gated_deltanet": HD * HD * HEADS,
     "mamba2": 5 * HD * HEADS,
+    "bla_multires": 2 * (3 + 3) * HD,
+    "gated_bla": 2 * 3 * HD * HEADS,
+    "bla_exact_erasure": 2 * (3 + 8) * HD * HEADS,
+    "swa_bla_hybrid": 2 * (3 + 3) * HD * HEADS,
 }
 
 
