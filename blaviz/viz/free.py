@@ -104,3 +104,12 @@ class FreeFigure(go.Figure):
         if self._free_spec is not None and pio.renderers.default == RENDERER_NAME and "text/html" in bundle:
             bundle["text/html"] = self.site_html()
         return bundle
+
+    def _ipython_display_(self):
+        # IPython asks _ipython_display_ first, and plotly's goes through pio.show, which never
+        # sees this class: publish our own bundle instead
+        if self._free_spec is None or not pio.renderers.render_on_display:
+            return super()._ipython_display_()
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)

@@ -168,8 +168,9 @@ def main(argv=None) -> int:
             page = browser.new_page(viewport=WIDE)
             js_errors = []
             page.on("pageerror", lambda exc: js_errors.append(f"pageerror: {exc}"))
+            # (chromium logs the favicon's 404 as a console error; check_site checks resources)
             page.on("console", lambda m: js_errors.append(f"console.{m.type}: {m.text}")
-                    if m.type in ("error", "warning") else None)
+                    if m.type in ("error", "warning") and "Failed to load resource" not in m.text else None)
             errors = check_free_sliders(page, base) + js_errors
             if args.screenshots:
                 args.screenshots.mkdir(parents=True, exist_ok=True)

@@ -117,3 +117,17 @@ def test_device_tensors_are_accepted():
     q, k = random_qk(20, 4, seed=2)
     fig = effective_weights_figure(q.to(torch.float32), k.to(torch.float32), 8, active=3)
     assert fig.free_spec["data"]["T"] == 20
+
+
+def test_ipython_display_publishes_the_website_html(book_renderer):
+    # IPython calls _ipython_display_ before _repr_mimebundle_: a notebook cell must get our HTML
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    fig = K.dirichlet_slider_figure(resolutions={16: (1, 5)}, active=(16, 5))
+    with capture_output() as cap:
+        fig._ipython_display_()
+    assert len(cap.outputs) == 1
+    data = cap.outputs[0].data
+    assert 'data-blaviz-free="dirichlet"' in data["text/html"] and PLOTLY_MIME in data
