@@ -1,28 +1,32 @@
 #!/usr/bin/env bash
-# Kernel settings compared on the GPU in one call: `python -m blaviz.bench ab --variants V` (each
-# variant gated against float64, then timed at the targets' shape, registers and spills recorded),
-# then the `pytest -m gpu` suite under each CONFIG given in TEST_CONFIGS (JSON objects separated by
-# ';', applied through BLAVIZ_TRITON_CONFIG; '{}' is the defaults). Output under $OUT.
+# Kernel measurements in one device call: the benchmark sections given in SECTIONS (default
+# variants,accuracy,bla,decode: launch settings side by side with registers and spills, bf16
+# accuracy at large logits, BLA timings with the per-launch breakdown, decoding through the public
+# API), then `pytest -m gpu`. Everything is packed into $OUT/kernels.tgz (the device tool brings
+# back at most 8 files).
 #
-#   VARIANTS="base:;pre:preround=true" TEST_CONFIGS='{};{"preround": true}' bash scripts/gpu_kernel_ab.sh
+#   SECTIONS=variants,accuracy,decode bash scripts/gpu_kernel_ab.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/.device_out}
+work=$(mktemp -d)
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-/tmp/blaviz_cache/triton}
-python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name(0))" \
-  | tee "$OUT/env.txt"
-timeout "${AB_TIMEOUT:-360}" python3 -m blaviz.bench ab --variants "$VARIANTS" --out "$OUT/h200_variants.json" 2>&1 \
-  | tee "$OUT/variants.log"
-echo "variants rc=${PIPESTATUS[0]}" | tee -a "$OUT/env.txt"
-i=0
-IFS=';' read -ra cfgs <<<"${TEST_CONFIGS:-}"
-for cfg in "${cfgs[@]}"; do
-  [ -n "$cfg" ] || continue
-  echo "=== tests under BLAVIZ_TRITON_CONFIG=$cfg" | tee "$OUT/tests_$i.log"
-  BLAVIZ_TRITON_CONFIG=$cfg timeout "${TEST_TIMEOUT:-150}" python3 -m pytest -q -m gpu tests/gpu -p no:cacheprovider \
-    2>&1 | tee -a "$OUT/tests_$i.log"
-  echo "tests $i ($cfg) rc=${PIPESTATUS[0]}" | tee -a "$OUT/env.txt"
-  i=$((i + 1))
-done
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/blaviz_cache/inductor}
+{
+  nvidia-smi --query-gpu=name,driver_version --format=csv
+  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"
+  echo "commit ${BLAVIZ_GIT_COMMIT:-unknown}"; date -u
+} 2>&1 | tee "$work/env.txt"
+timeout "${BENCH_TIMEOUT:-330}" python3 -m blaviz.bench gpu --sections "${SECTIONS:-variants,accuracy,bla,decode}" \
+  --out "$work/h200.json" 2>&1 | tee "$work/bench.log"
+echo "bench rc=${PIPESTATUS[0]}" | tee -a "$work/env.txt"
+if [[ ${TESTS:-1} == 1 ]]; then
+  xdist=""
+  python3 -c "import xdist" 2>/dev/null && xdist="-n 4"
+  timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu tests/gpu $xdist -p no:cacheprovider 2>&1 | tee "$work/tests.log"
+  echo "tests rc=${PIPESTATUS[0]}" | tee -a "$work/env.txt"
+fi
+tar -czf "$OUT/kernels.tgz" -C "$work" .
+cp "$work/env.txt" "$OUT/env.txt"

@@ -110,7 +110,7 @@ def _min_bytes(n_tensors):
 
 
 # --------------------------------------------------------------------------------- BLA
-def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
+def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000, launch=None):
     """The float64 check before any timing: relative RMS of o and of dq, dk, dv (and, ``with_state``,
     of the final state and of the initial state's gradients, the quantities the scans carry over
     every chunk) must all be <= 5e-3 for bf16 inputs."""
@@ -128,7 +128,7 @@ def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
         if with_state:
             st = BLAState(F0.to(state_dtype).requires_grad_(), G0.to(state_dtype).requires_grad_(), 3)
         # float64 inputs: bla_triton hands them to the chunked PyTorch reference itself
-        o, fin = bla_triton(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True)
+        o, fin = bla_triton(*xs, W, N, chunk_size=C, initial_state=st, output_final_state=True, launch=launch)
         loss = (o.double() * do.double()).sum()
         wrt = xs
         if with_state:
@@ -142,7 +142,7 @@ def _bla_gate(R, W, N, C, label="bla", with_state=False, T=1000):
     return R.gate(label, dict(W=W, N=N, C=C, T=T, with_state=with_state), err, 5e-3)
 
 
-def _bla_fns(T, W, N, C):
+def _bla_fns(T, W, N, C, launch=None):
     import torch
     from blaviz.ops.bla.triton import bla_triton
     B = TOKENS // T
@@ -151,58 +151,93 @@ def _bla_fns(T, W, N, C):
 
     def fwd():
         with torch.no_grad():
-            return bla_triton(q, k, v, W, N, chunk_size=C)
+            return bla_triton(q, k, v, W, N, chunk_size=C, launch=launch)
 
     def fwdbwd():
-        o, _ = bla_triton(q, k, v, W, N, chunk_size=C)
+        o, _ = bla_triton(q, k, v, W, N, chunk_size=C, launch=launch)
         return torch.autograd.grad(o, (q, k, v), do)
     return fwd, fwdbwd
 
 
-def bench_bla_variants(R, bw):
-    """Launch settings at N=63, W=512, T=8192 (and the scan tile at T=32768): pick the fastest."""
-    from blaviz.ops.bla.triton import CONFIG
-    base = dict(CONFIG)
-    variants = [
-        dict(C=64, out_warps=8, bwd_warps=8), dict(C=64, out_warps=4, bwd_warps=4),
-        dict(C=32, out_warps=4, bwd_warps=4), dict(C=32, out_warps=8, bwd_warps=8),
-    ]
-    best, best_t = None, float("inf")
-    out = []
-    for var in variants:
-        CONFIG.update(base)
-        CONFIG.update({k: v for k, v in var.items() if k != "C"})
+#: Launch settings timed beside the defaults in the ``variants`` section (N=63, W=512, T=8192):
+#: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
+VARIANTS = {
+    "default": ({}, 64),
+    "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
+    "warps8": ({"out_warps": 8, "bwd_warps": 8}, 64),
+    "C32": ({}, 32),
+    "scan_bd32": ({"scan_bd": 32}, 64),
+    "chunk_bf16": ({"chunk_dot": "bf16"}, 64),
+}
+
+
+def bench_bla_variants(R, bw, variants=None, rounds=2):
+    """Launch settings at N=63, W=512, T=8192, each gated against float64 (with an initial state)
+    first, timed in alternating rounds (best of the rounds' medians), with each kernel's registers
+    and spills. Returns ``(rows, defaults)``."""
+    import dataclasses
+    from blaviz.ops.bla.triton import DEFAULT_LAUNCH, LaunchConfig, kernel_stats
+    variants = VARIANTS if variants is None else variants
+    ok, gate_ok, fns, stats = {}, {}, {}, {}
+    times = {name: {"fwd_ms": [], "fwdbwd_ms": []} for name in variants}
+    for name, (over, C) in variants.items():
         try:
-            if not _bla_gate(R, 512, 63, var["C"], label="bla-variant"):
+            launch = LaunchConfig(**{**dataclasses.asdict(DEFAULT_LAUNCH), **over})
+            # a variant that fails its gate is still timed (to know what the precision would buy)
+            # but marked, and never becomes a default
+            gate_ok[name] = _bla_gate(R, 512, 63, C, label=f"variant {name}", with_state=True, launch=launch)
+            fns[name] = _bla_fns(8192, 512, 63, C, launch)
+            ok[name] = True
+        except Exception as exc:  # noqa: BLE001
+            R.error(f"variant {name}", exc)
+            ok[name] = False
+    for r in range(rounds):
+        for name in variants:
+            if not ok.get(name):
                 continue
-            fwd, fb = _bla_fns(8192, 512, 63, var["C"])
-            tf, tfb = _bench(fwd), _bench(fb)
-        except Exception as exc:  # noqa: BLE001
-            R.error(f"variant {var}", exc)
-            continue
-        out.append(dict(var, T=8192, fwd_ms=tf, fwdbwd_ms=tfb))
-        print(f"variant {var}: fwd {tf:.3f} ms, fwd+bwd {tfb:.3f} ms", flush=True)
-        if tfb < best_t:
-            best, best_t = var, tfb
-    CONFIG.update(base)
-    if best is not None:
-        CONFIG.update({k: v for k, v in best.items() if k != "C"})
-    C = best["C"] if best else 64
-    for bd in (16, 32):
-        CONFIG["scan_bd"] = bd
-        try:
-            fwd, fb = _bla_fns(32768, 512, 63, C)
-            tf, tfb = _bench(fwd), _bench(fb)
-            out.append(dict(scan_bd=bd, C=C, T=32768, fwd_ms=tf, fwdbwd_ms=tfb))
-            print(f"scan_bd {bd} at T=32768: fwd {tf:.3f} ms, fwd+bwd {tfb:.3f} ms", flush=True)
-        except Exception as exc:  # noqa: BLE001
-            R.error(f"scan_bd {bd}", exc)
-    bds = [r for r in out if "scan_bd" in r and "fwdbwd_ms" in r]
-    if bds:
-        CONFIG["scan_bd"] = min(bds, key=lambda r: r["fwdbwd_ms"])["scan_bd"]
-    chosen = dict(CONFIG, chunk_size=C)
-    print("chosen launch settings:", chosen, flush=True)
-    return out, chosen
+            try:
+                fwd, fb = fns[name]
+                kernel_stats(clear=True)
+                times[name]["fwd_ms"].append(_bench(fwd))
+                times[name]["fwdbwd_ms"].append(_bench(fb))
+                stats.setdefault(name, kernel_stats())
+            except Exception as exc:  # noqa: BLE001
+                R.error(f"time variant {name}", exc)
+                ok[name] = False
+                continue
+            print(f"round {r} {name}: fwd {times[name]['fwd_ms'][-1]:.3f} ms, "
+                  f"fwd+bwd {times[name]['fwdbwd_ms'][-1]:.3f} ms", flush=True)
+    rows = [dict(value=name, overrides=variants[name][0], chunk_size=variants[name][1], T=8192, W=512, N=63,
+                 passed_gate=gate_ok.get(name, False),
+                 fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]), all=t, kernels=stats.get(name, {}))
+            for name, t in times.items() if t["fwd_ms"] and t["fwdbwd_ms"]]
+    for row in rows:
+        print("variant", row["value"], row["fwd_ms"], row["fwdbwd_ms"],
+              {k: (v["n_regs"], v["n_spills"]) for k, v in row["kernels"].items()}, flush=True)
+    return rows, dict(dataclasses.asdict(DEFAULT_LAUNCH), chunk_size=64)
+
+
+def bench_accuracy(R):
+    """bf16 at large logits: q and k scaled by 1, 10 and 100; relative RMS of o against float64 on the
+    same rounded inputs, for the Triton path (both score-side precisions) and the PyTorch chunk form."""
+    import torch
+    from blaviz.ops.bla import bla_chunk
+    from blaviz.ops.bla.triton import LaunchConfig, bla_triton
+    from blaviz.testing import rel_rms as rr
+    rows = []
+    W, N, T = 512, 63, 2048
+    g = torch.Generator(device="cuda").manual_seed(11)
+    for s in (1, 10, 100):
+        q, k, v = (torch.randn(2, T, 4, D, device="cuda", generator=g) for _ in range(3))
+        q, k, v = (x.bfloat16() for x in (q * s, k * s, v))
+        ref, _ = bla_chunk(q.double(), k.double(), v.double(), W, N)
+        row = dict(scale=s, W=W, N=N, T=T, chunk=rr(bla_chunk(q, k, v, W, N)[0], ref))
+        for sd in ("tf32x3", "tf32rn"):
+            row[f"triton_{sd}"] = rr(bla_triton(q, k, v, W, N, launch=LaunchConfig(score_dot=sd))[0], ref)
+        row["ratio_default"] = row["triton_tf32x3"] / row["chunk"]
+        rows.append(row)
+        print("accuracy", row, flush=True)
+    return rows
 
 
 def bench_bla(R, bw, C):
@@ -224,26 +259,25 @@ def bench_bla(R, bw, C):
 
 
 def bench_bla_breakdown(C):
-    """Each of the four launches alone (N=63, W=512)."""
+    """Each of the four launches alone (N=63, W=512), with registers and spills."""
     import torch
-    from blaviz.ops.bla.triton import function as f
+    from blaviz.ops.bla.triton import bwd_local, bwd_scan, chunk_plan, fwd_out, fwd_scan, kernel_stats
     out = []
     for T in BREAKDOWN_T:
         B = TOKENS // T
         q, k, v, do = (_rand(B, T, H, D) for _ in range(4))
-        prec, scale = f._precision(torch.bfloat16), D ** -0.5
-        cc = f.consts_for(512, 63, 63, C, T, q.device, prec)
-        f._LAUNCHED.clear()
-        fst, gst, _, _ = f.fwd_scan(k, v, None, None, cc, 63, C, prec)
-        _, p = f.fwd_out(q, k, v, fst, gst, cc, C, 0, scale, prec, store_p=f.CONFIG["bwd_split"])
-        dq, dkl, dvl, bf, bg = f.bwd_local(q, k, v, do, fst, gst, cc, C, 0, scale, prec, p)
-        row = dict(T=T, B=B, C=C, precision=prec,
-                   fwd_scan_ms=_bench(lambda: f.fwd_scan(k, v, None, None, cc, 63, C, prec)),
-                   fwd_out_ms=_bench(lambda: f.fwd_out(q, k, v, fst, gst, cc, C, 0, scale, prec)),
-                   fwd_out_store_p_ms=_bench(lambda: f.fwd_out(q, k, v, fst, gst, cc, C, 0, scale, prec, p is not None)),
-                   bwd_local_ms=_bench(lambda: f.bwd_local(q, k, v, do, fst, gst, cc, C, 0, scale, prec, p)),
-                   bwd_scan_ms=_bench(lambda: f.bwd_scan(k, v, dkl, dvl, bf, bg, None, None, cc, 63, C, False, prec)))
-        row["kernels"] = f.kernel_stats()              # registers and spills of every launch timed above
+        plan, scale = chunk_plan(512, 63, 63, C, T, torch.bfloat16, q.device), D ** -0.5
+        kernel_stats(clear=True)
+        fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
+        _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale, store_p=True)
+        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
+        row = dict(T=T, B=B, C=C, precision=dict(score=plan.sprec, value=plan.prec),
+                   fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
+                   fwd_out_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale)),
+                   fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale, True)),
+                   bwd_local_ms=_bench(lambda: bwd_local(q, k, v, do, fst, gst, p, plan, scale)),
+                   bwd_scan_ms=_bench(lambda: bwd_scan(k, v, dkl, dvl, bf, bg, None, None, plan, False)))
+        row["kernels"] = kernel_stats()                # registers and spills of every launch timed above
         out.append(row)
         print("breakdown", row, flush=True)
         del fst, gst, dkl, dvl, bf, bg, p
@@ -398,27 +432,55 @@ def _graph_time(fn):
     return _bench(g.replay) * 1e3        # microseconds
 
 
+DECODE_LOOP = 16
+
+
 def bench_decode(R, bw):
+    """One decoding step at batch 64, W=512, per N: the raw kernel (``bla_step_triton``) and the
+    public ``bla_step`` (in place, preallocated output, ``check_finite=False``), each replayed from
+    a CUDA graph; the public step called eagerly (Python and launch overhead included); and one
+    captured loop of ``DECODE_LOOP`` public steps from a prefill's state (per-token time)."""
     import torch
-    from blaviz.ops.bla import BLAState, bla_step_reference as bla_step
+    from blaviz.ops.bla import BLAState, bla_attention, bla_step, bla_step_reference
     from blaviz.ops.bla.triton import bla_step_triton
     rows = []
-    Bd = DECODE_BATCH
+    Bd, W = DECODE_BATCH, 512
     for N in BLA_N:
-        W = 512
         try:
             q, k, v = (_rand(Bd, H, D) for _ in range(3))
             st = BLAState(torch.randn(Bd, H, N, D, device="cuda"), torch.randn(Bd, H, N, D, device="cuda"), 4096)
-            o, new = bla_step_triton(q, k, v, st, W, N)
-            ro, rs = bla_step(q.double(), k.double(), v.double(),
-                              BLAState(st.key_freq.double(), st.value_freq.double(), 4096), W, N)
+            o, new = bla_step(q, k, v, st, W, N)
+            ro, rs = bla_step_reference(q.double(), k.double(), v.double(),
+                                        BLAState(st.key_freq.double(), st.value_freq.double(), 4096), W, N)
             err = max(rel_rms(o, ro), rel_rms(new.key_freq, rs.key_freq), rel_rms(new.value_freq, rs.value_freq))
             if not R.gate("bla_decode", dict(W=W, N=N), err, 5e-3):
                 continue
-            us = _graph_time(lambda: bla_step_triton(q, k, v, st, W, N, out_state=st))
+            out = torch.empty_like(o)
+            raw = _graph_time(lambda: bla_step_triton(q, k, v, st, W, N, out_state=st, out=out))
+            api = _graph_time(lambda: bla_step(q, k, v, st, W, N, check_finite=False, out_state=st, out=out))
+            eager = _bench(lambda: bla_step(q, k, v, st, W, N, check_finite=False, out_state=st, out=out)) * 1e3
+            # a captured loop of DECODE_LOOP tokens after a prefill of 1024 (t >= W: no start mask)
+            qs, ks, vs = (_rand(Bd, 1024 + DECODE_LOOP, H, D) for _ in range(3))
+            _, pre = bla_attention(qs[:, :1024], ks[:, :1024], vs[:, :1024], W, N, output_final_state=True,
+                                   check_finite=False)
+            steps = [tuple(x[:, 1024 + i].contiguous() for x in (qs, ks, vs)) for i in range(DECODE_LOOP)]
+            outs = [torch.empty(Bd, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(DECODE_LOOP)]
+
+            def loop():
+                s_ = pre
+                for i, (qi, ki, vi) in enumerate(steps):
+                    _, s_ = bla_step(qi, ki, vi, s_, W, N, check_finite=False, out_state=pre, out=outs[i])
+            loop_us = _graph_time(loop) / DECODE_LOOP
+            for bd in (16, 32, 64):             # the column tile of the state walk, and warps, raw kernel
+                for nw in ((2, 4, 8) if N == 63 else (2, 4)):
+                    us = _graph_time(lambda: bla_step_triton(q, k, v, st, W, N, out_state=st, out=out,
+                                                             block_d=bd, num_warps=nw))
+                    rows.append(dict(op="bla_decode_tile", W=W, N=N, batch=Bd, block_d=bd, num_warps=nw, us=us))
+                    print("decode tile", rows[-1], flush=True)
             state_bytes = 2 * 2 * Bd * H * N * D * 4
-            rows.append(dict(op="bla_decode", W=W, N=N, batch=Bd, us=us, state_MiB=state_bytes / 2 / 2**20,
-                             frac_hbm=state_bytes / (us * 1e-6) / bw))
+            rows.append(dict(op="bla_decode", W=W, N=N, batch=Bd, us=api, raw_kernel_us=raw, api_over_raw=api / raw,
+                             eager_api_us=eager, loop_us_per_token=loop_us, state_MiB=state_bytes / 2 / 2**20,
+                             frac_hbm=state_bytes / (api * 1e-6) / bw))
             print("decode", rows[-1], flush=True)
         except Exception as exc:  # noqa: BLE001
             R.error(f"decode N={N}", exc)
@@ -454,94 +516,55 @@ def copy_bandwidth() -> float:
 
 
 def parse_variants(text: str) -> dict:
-    """``"base:;pre:preround=true;both:preround=true,fwd_split=true"`` -> ``{name: {key: value}}``
-    (values as :func:`blaviz.bench._common.parse_value` reads them; an empty list is the defaults)."""
-    from blaviz.ops.bla.triton import CONFIG
+    """``"base:;r:score_dot=tf32rn;c:C=32,out_warps=8"`` -> ``{name: (LaunchConfig overrides, C)}``
+    (values as :func:`blaviz.bench._common.parse_value` reads them; ``C`` is the chunk size, 64 unless
+    given; an empty list is the defaults)."""
+    import dataclasses
+    from blaviz.ops.bla.triton import LaunchConfig
+    keys = [f.name for f in dataclasses.fields(LaunchConfig)] + ["C"]
     out = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
         name, _, body = part.partition(":")
         if not name or name in out:
             raise ValueError(f"variants: each needs a new name before ':', got {part!r}")
-        over = {}
+        over, C = {}, 64
         for item in filter(None, (x.strip() for x in body.split(","))):
             key, eq, val = item.partition("=")
-            if not eq or key not in CONFIG:
-                raise ValueError(f"variants: {item!r} must be KEY=VALUE with KEY one of {sorted(CONFIG)}")
-            over[key] = None if val.strip().lower() == "none" else parse_value(val)
-        out[name] = over
+            if not eq or key not in keys:
+                raise ValueError(f"variants: {item!r} must be KEY=VALUE with KEY one of {keys}")
+            if key == "C":
+                C = parse_value(val)
+            else:
+                over[key] = parse_value(val)
+        LaunchConfig(**over)                      # refuse bad values before any GPU time is spent
+        out[name] = (over, C)
     if not out:
         raise ValueError("variants: none given")
     return out
 
 
 def run_ab(key: str, values, out=None, rounds: int = 2) -> int:
-    """``python -m blaviz.bench ab --key K --values A,B``: :func:`run_variants` with one setting ``K``
-    at each value. Writes ``results/bench/h200_ab_<K>.json``."""
-    from blaviz.ops.bla.triton import CONFIG
-    if key not in CONFIG:
-        raise ValueError(f"key must be one of {sorted(CONFIG)}, got {key!r}")
-    return run_variants({f"{key}={v!r}": {key: v} for v in values}, out=out or os.path.join(
-        "results", "bench", f"h200_ab_{key}.json"), rounds=rounds)
+    """``python -m blaviz.bench ab --key K --values A,B``: :func:`run_variants` with one launch
+    setting ``K`` (a :class:`LaunchConfig` field, or ``C``) at each value."""
+    return run_variants(parse_variants(";".join(f"{key}={v}:{key}={v}" for v in values)),
+                        out=out or os.path.join("results", "bench", f"h200_ab_{key}.json"), rounds=rounds)
 
 
 def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
-    """``python -m blaviz.bench ab --variants "name:k=v,k=v;..."``: kernel settings (``CONFIG``
-    overrides) compared in one run at N = 63, W = 512, T = 8192, C = 64 (the targets' shape). Each is
-    gated against float64 first (with an initial state: its gradient and the final state are what the
-    scans carry), then forward and forward+backward are timed, the variants alternating for ``rounds``
-    rounds (so drift hits all alike); the registers and spills of each compiled kernel are recorded.
-    Writes ``results/bench/h200_variants.json`` unless ``out`` says otherwise."""
+    """``python -m blaviz.bench ab --variants "name:k=v,k=v;..."``: launch settings compared in one
+    run at N = 63, W = 512, T = 8192 (:func:`bench_bla_variants`). Writes
+    ``results/bench/h200_variants.json`` unless ``out`` says otherwise."""
     if not _cuda_ready():
         return 1
-    from blaviz.ops.bla.triton import CONFIG
-    from blaviz.ops.bla.triton.function import _LAUNCHED, kernel_stats
-    R, base = Runner(), dict(CONFIG)
-    ok, stats = {}, {}
-    times = {name: {"fwd_ms": [], "fwdbwd_ms": []} for name in variants}
-    try:
-        for name, over in variants.items():
-            CONFIG.clear()
-            CONFIG.update(base, **over)
-            try:
-                ok[name] = _bla_gate(R, 512, 63, 64, label=f"variant {name}", with_state=True)
-            except Exception as exc:  # noqa: BLE001
-                R.error(f"gate {name}", exc)
-                ok[name] = False
-        fns = {}
-        for r in range(rounds):
-            for name, over in variants.items():
-                if not ok[name]:
-                    continue
-                CONFIG.clear()
-                CONFIG.update(base, **over)
-                try:
-                    if name not in fns:
-                        fns[name] = _bla_fns(8192, 512, 63, 64)
-                        _LAUNCHED.clear()                  # the stats below are this variant's kernels only
-                    fwd, fb = fns[name]
-                    times[name]["fwd_ms"].append(_bench(fwd))
-                    times[name]["fwdbwd_ms"].append(_bench(fb))
-                    stats.setdefault(name, kernel_stats())
-                except Exception as exc:  # noqa: BLE001
-                    R.error(f"time {name}", exc)
-                    ok[name] = False
-                    continue
-                print(f"round {r} {name}: fwd {times[name]['fwd_ms'][-1]:.3f} ms, "
-                      f"fwd+bwd {times[name]['fwdbwd_ms'][-1]:.3f} ms", flush=True)
-    finally:
-        CONFIG.clear()
-        CONFIG.update(base)
-    rows = [dict(value=name, overrides=variants[name], fwd_ms=min(t["fwd_ms"]), fwdbwd_ms=min(t["fwdbwd_ms"]),
-                 all=t, kernels=stats.get(name, {}))
-            for name, t in times.items() if t["fwd_ms"] and t["fwdbwd_ms"]]
+    R = Runner()
+    rows, defaults = bench_bla_variants(R, None, variants, rounds)
     save_json(out or os.path.join("results", "bench", "h200_variants.json"),
-              dict(provenance=_gpu_provenance(), config=dict(variants=variants, defaults=base, W=512, N=63, T=8192,
-                                                C=64, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16", rounds=rounds,
-                                                timing="best of the rounds' do_bench medians"),
+              dict(provenance=_gpu_provenance(), config=dict(variants=variants, defaults=defaults, W=512, N=63,
+                                                             T=8192, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16",
+                                                             rounds=rounds,
+                                                             timing="best of the rounds' do_bench medians"),
                    rows=rows, gates=R.gates, errors=R.errors))
-    print(table(rows, ["value", "fwd_ms", "fwdbwd_ms"]))
-    for r in rows:
-        print(r["value"], {k: (v["n_regs"], v["n_spills"]) for k, v in r["kernels"].items()})
+    print(table(rows, ["value", "chunk_size", "fwd_ms", "fwdbwd_ms"]))
     return 0 if not R.errors else 2
 
 
@@ -553,9 +576,7 @@ def run_decode_warps(out=None) -> int:
         return 1
     import torch
     from blaviz.ops.bla import BLAState, bla_step_reference
-    from blaviz.ops.bla.triton import bla_step_triton
-    from blaviz.ops.bla.triton._consts import pow2_at_least_32
-    from blaviz.ops.bla.triton.decode import decode_warps
+    from blaviz.ops.bla.triton import bla_step_triton, decode_warps, pow2_at_least_32
     R = Runner()
     bw = copy_bandwidth()
     rows, Bd, W = [], DECODE_BATCH, 512
@@ -587,41 +608,49 @@ def run_decode_warps(out=None) -> int:
     return 0 if not R.errors else 2
 
 
-def _targets(rows, decode, bw):
+def _targets(rows, decode, bw, accuracy=()):
+    """The issue's targets, each ``{value, target, met}``, from the rows of one run."""
     def get(op, T, **cfg):
         for r in rows:
             if r["op"] == op and r["T"] == T and all(r.get(k) == v for k, v in cfg.items()):
                 return r
         return {}
-    b8 = get("bla", 8192, W=512, N=63)
-    b32 = get("bla", 32768, W=512, N=63)
-    f8 = get("flex_swa", 8192, W=512)
-    dec = [d for d in decode if d.get("op") == "bla_decode" and d.get("N") == 63]
     t = {}
+
+    def add(name, value, target, met):
+        t[name] = dict(value=value, target=target, met=bool(met))
+    b8, b32, f8 = get("bla", 8192, W=512, N=63), get("bla", 32768, W=512, N=63), get("flex_swa", 8192, W=512)
     if "fwd_ms" in b8:
-        t["fwd_T8192_ms"] = dict(value=b8["fwd_ms"], target=1.2, met=b8["fwd_ms"] <= 1.2)
+        add("fwd_T8192_N63_ms", b8["fwd_ms"], 1.1, b8["fwd_ms"] <= 1.1)
     if "fwdbwd_ms" in b8:
-        t["fwdbwd_T8192_ms"] = dict(value=b8["fwdbwd_ms"], target=4.3, met=b8["fwdbwd_ms"] <= 4.3)
-    if "fwd_ms" in b8 and "fwd_ms" in f8:
-        t["fwd_vs_flex_W512"] = dict(value=b8["fwd_ms"] / f8["fwd_ms"], target=1.0, met=b8["fwd_ms"] <= f8["fwd_ms"])
-    if "fwdbwd_ms" in b8 and "fwdbwd_ms" in f8:
-        t["fwdbwd_vs_flex_W512"] = dict(value=b8["fwdbwd_ms"] / f8["fwdbwd_ms"], target=1.0,
-                                        met=b8["fwdbwd_ms"] <= f8["fwdbwd_ms"])
+        add("fwdbwd_T8192_N63_ms", b8["fwdbwd_ms"], 3.4, b8["fwdbwd_ms"] <= 3.4)
+    for N in (15, 31):
+        r = get("bla", 8192, W=512, N=N)
+        if "fwd_ms" in r:
+            add(f"fwd_T8192_N{N}_ms", r["fwd_ms"], 0.8, r["fwd_ms"] <= 0.8)
+    for N in BLA_N:
+        r = get("bla", 8192, W=512, N=N)
+        for key in ("fwd_ms", "fwdbwd_ms"):
+            if key in r and key in f8:
+                add(f"{key[:-3]}_N{N}_over_flex_W512", r[key] / f8[key], 1.0, r[key] <= f8[key])
     for key in ("fwd_ms", "fwdbwd_ms"):
         if key in b8 and key in b32:
             ratio = b8[key] / b32[key]           # throughput at 32k over throughput at 8k
-            t[f"{key[:-3]}_throughput_T32768_over_T8192"] = dict(value=ratio, target=0.85, met=ratio >= 0.85)
-    g8 = get("fla_gsa", 8192, M=64)
-    for key in ("fwd_ms", "fwdbwd_ms"):
-        if key in b8 and key in g8:                   # BLA N=63 against fla's GSA with 64 slots
-            t[f"{key[:-3]}_speedup_vs_fla_gsa_M64"] = dict(value=g8[key] / b8[key], target=3.0,
-                                                          met=g8[key] / b8[key] >= 3.0)
-    if dec:
-        t["decode_us_N63_batch64"] = dict(value=dec[0]["us"], target=20.0, met=dec[0]["us"] <= 20.0)
+            add(f"{key[:-3]}_throughput_T32768_over_T8192", ratio, 0.85, ratio >= 0.85)
+    for d in decode:
+        if d.get("op") != "bla_decode":
+            continue
+        if d["N"] == 63:
+            add("decode_us_N63_batch64", d["us"], 25.0, d["us"] <= 25.0)
+        if "api_over_raw" in d:
+            add(f"decode_api_over_raw_N{d['N']}", d["api_over_raw"], 1.2, d["api_over_raw"] <= 1.2)
+    for a in accuracy:
+        if a["scale"] > 1:
+            add(f"bf16_x{a['scale']}_triton_over_chunk", a["ratio_default"], 2.0, a["ratio_default"] <= 2.0)
     return t
 
 
-SECTIONS = ("variants", "bla", "decode", "flex", "cudnn", "gsa")
+SECTIONS = ("variants", "accuracy", "bla", "decode", "flex", "cudnn", "gsa")
 
 
 def run(out=None, quick=False, sections=SECTIONS) -> int:
@@ -642,10 +671,13 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
         sections = tuple(x for x in sections if x == "bla")
     bw = copy_bandwidth()
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
-    state = dict(variants=[], chosen={}, breakdown=[], decode=[], done=[])
+    from blaviz.ops.bla.triton import DEFAULT_LAUNCH
+    import dataclasses
+    state = dict(variants=[], chosen=dict(dataclasses.asdict(DEFAULT_LAUNCH), chunk_size=64), breakdown=[],
+                 decode=[], accuracy=[], done=[])
 
     def save(complete=False):
-        targets = _targets(R.rows, state["decode"], bw)
+        targets = _targets(R.rows, state["decode"], bw, state["accuracy"])
         prov = _gpu_provenance(wall_time_s=round(time.perf_counter() - t_start, 1))
         try:
             import fla
@@ -660,7 +692,8 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
                                    sections=list(sections)),
                        complete=complete, sections_done=list(state["done"]),
                        hbm_copy_bytes_per_s=bw, chosen_launch=state["chosen"], variants=state["variants"],
-                       breakdown=state["breakdown"], rows=R.rows, decode=state["decode"], gates=R.gates,
+                       breakdown=state["breakdown"], rows=R.rows, decode=state["decode"],
+                       accuracy=state["accuracy"], gates=R.gates,
                        errors=R.errors, targets=targets)
         save_json(out or os.path.join("results", "bench", "h200.json"), payload)
         return targets
@@ -671,6 +704,13 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
         except Exception as exc:  # noqa: BLE001
             R.error("variants", exc)
         state["done"].append("variants")
+        save()
+    if "accuracy" in sections and not quick:
+        try:
+            state["accuracy"] = bench_accuracy(R)
+        except Exception as exc:  # noqa: BLE001
+            R.error("accuracy", exc)
+        state["done"].append("accuracy")
         save()
     C = state["chosen"].get("chunk_size", 64)
     if "bla" in sections:
@@ -700,7 +740,8 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
     print(table(R.rows, cols))
     print()
     if state["decode"]:
-        print(table(state["decode"], ["op", "W", "N", "M", "batch", "us", "frac_hbm"]))
+        print(table(state["decode"], ["op", "W", "N", "M", "batch", "us", "raw_kernel_us", "eager_api_us",
+                                      "loop_us_per_token", "frac_hbm"]))
     print("targets:", targets)
     print("errors:", R.errors)
     return 0 if not R.errors else 2
@@ -723,6 +764,6 @@ def merge(paths, out) -> dict:
         dict(path=os.path.basename(p), sections=r["config"].get("sections"), wall_time_s=r["provenance"].get("wall_time_s"),
              fla=r["provenance"].get("fla"), gpu=r["provenance"].get("gpu")) for p, r in zip(paths, runs)])
     first["provenance"]["fla"] = next((r["provenance"]["fla"] for r in runs if r["provenance"].get("fla")), None)
-    first["targets"] = _targets(first["rows"], first["decode"], first["hbm_copy_bytes_per_s"])
+    first["targets"] = _targets(first["rows"], first["decode"], first["hbm_copy_bytes_per_s"], first.get("accuracy", []))
     save_json(out, first)
     return first

@@ -112,3 +112,59 @@ def test_decode_under_cuda_graph():
     g.replay()
     torch.cuda.synchronize()
     assert torch.equal(o_g, o_eager) and torch.equal(out.key_freq, s_eager.key_freq)
+
+
+@pytest.mark.parametrize("scale", [10, 100])
+def test_bf16_large_logits_within_2x_of_pytorch_chunk(scale):
+    """q and k scaled by 10 and 100 (logits of size ~|q||k|): the Triton path's relative RMS against
+    float64 on the same rounded inputs stays within 2x of the PyTorch chunk form's."""
+    from blaviz.ops.bla.triton import bla_triton
+    from blaviz.testing import rel_rms
+    g = torch.Generator(device="cuda").manual_seed(77 + scale)
+    W, N, T = 512, 63, 1500
+    q, k, v = (torch.randn(2, T, 4, 64, device="cuda", generator=g) for _ in range(3))
+    q, k, v = (x.bfloat16() for x in (q * scale, k * scale, v))
+    ref, _ = bla_chunk(q.double(), k.double(), v.double(), W, N)
+    chunk_err = rel_rms(bla_chunk(q, k, v, W, N)[0], ref)
+    tri_err = rel_rms(bla_triton(q, k, v, W, N)[0], ref)
+    assert tri_err <= 2 * chunk_err, (tri_err, chunk_err)
+
+
+def test_public_step_captured_loop_equals_eager():
+    """A loop of public ``bla_step`` calls, in place with preallocated outputs, captured in one CUDA
+    graph after a prefill, gives the eager loop's outputs and state."""
+    from blaviz.ops.bla import bla_attention, bla_step
+    W, N, B, H, D, T, L = 128, 31, 4, 2, 64, 300, 6
+    g = torch.Generator(device="cuda").manual_seed(9)
+    q, k, v = (torch.randn(B, T + L, H, D, device="cuda", generator=g).bfloat16() for _ in range(3))
+    steps = [tuple(x[:, T + i].contiguous() for x in (q, k, v)) for i in range(L)]
+
+    def prefill():
+        return bla_attention(q[:, :T], k[:, :T], v[:, :T], W, N, output_final_state=True)[1]
+
+    eager_st, eager = prefill(), []
+    for qi, ki, vi in steps:
+        o, eager_st = bla_step(qi, ki, vi, eager_st, W, N)
+        eager.append(o)
+    st = prefill()
+    outs = [torch.empty(B, H, D, device="cuda", dtype=torch.bfloat16) for _ in range(L)]
+
+    def loop():
+        s = st
+        for i, (qi, ki, vi) in enumerate(steps):
+            _, s = bla_step(qi, ki, vi, s, W, N, check_finite=False, out_state=st, out=outs[i])
+    loop()                                              # compile outside the capture
+    st2 = prefill()
+    st.key_freq.copy_(st2.key_freq)
+    st.value_freq.copy_(st2.value_freq)
+    torch.cuda.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        loop()
+    st.key_freq.copy_(st2.key_freq)
+    st.value_freq.copy_(st2.value_freq)
+    graph.replay()
+    torch.cuda.synchronize()
+    for a, b in zip(outs, eager):
+        assert torch.equal(a, b)
+    assert torch.equal(st.key_freq, eager_st.key_freq) and torch.equal(st.value_freq, eager_st.value_freq)

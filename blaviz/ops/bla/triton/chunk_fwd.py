@@ -39,8 +39,12 @@ inputs are tf32 values already, so only operands computed in the kernel are roun
 """
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
+
+_INTERPRETED = tl.constexpr(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"))
 
 
 @triton.jit
@@ -59,7 +63,8 @@ def _rn_tf32(x):
 @triton.jit
 def _dot(a, b, PREC: tl.constexpr, RA: tl.constexpr = True, RB: tl.constexpr = True):
     """``a @ b`` with float32 accumulation. ``PREC``: ``"tf32rn"`` (operands rounded to nearest tf32,
-    one tensor-core product) or ``"tf32x3"`` (three products, float32-level accuracy). ``RA`` /
+    one tensor-core product), ``"tf32x3"`` (three products, float32-level accuracy) or ``"bf16"``
+    (operands rounded to bf16: half the operand bytes, twice the tensor-core rate). ``RA`` /
     ``RB`` = False: that operand is already a tf32 value (a rounded table or a bf16/fp16 input), so
     ``tf32rn`` does not round it again."""
     if PREC == "tf32rn":
@@ -68,6 +73,10 @@ def _dot(a, b, PREC: tl.constexpr, RA: tl.constexpr = True, RB: tl.constexpr = T
         if RB:
             b = _rn_tf32(b)
         return tl.dot(a, b, input_precision="tf32")
+    elif PREC == "bf16":
+        if _INTERPRETED:    # the interpreter multiplies bf16 tiles as raw bits: round, multiply in float32
+            return tl.dot(a.to(tl.bfloat16).to(tl.float32), b.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
+        return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
     else:
         return tl.dot(a, b, input_precision=PREC)
 

@@ -1,6 +1,6 @@
 """Fused recurrent decoding: one token for a batch of sequences (BLA_SPEC section 2).
 
-One program per (batch, head) reads ``F, G`` once and writes the new state once::
+One program per (batch, head) reads ``F, G`` once and writes the new state once, in column tiles::
 
     k_old = r(W-1) . F                     F' = P F + c(0) (k - k_old)^T     (same for G with v)
     f     = F' q                           z  = scale * Rs^T f                (slot scores, [S])
@@ -26,44 +26,49 @@ import triton
 import triton.language as tl
 
 from blaviz.ops.bla.state import BLAState, check_inputs
-from blaviz.ops.bla.triton._consts import pow2_at_least_16, step_consts
+from blaviz.ops.bla.triton._consts import step_consts
+
+
+@triton.jit
+def _rotate_write(x_ptr, xo_ptr, base, x_new, cols, offs_n, swap, nmask, D, r_old, e0, cos1, sin1):
+    """One column tile of ``X' = P X + c(0) (x - r(W-1) . X)^T``: read ``X[:, cols]`` (and its rows in
+    ``swap`` order), write ``X'[:, cols]``, return it. Columns are independent, so writing a tile in
+    place never changes what another tile reads."""
+    m = nmask[:, None] & (cols[None, :] < D)
+    X = tl.load(x_ptr + base * D + offs_n[:, None] * D + cols[None, :], mask=m, other=0.0)
+    Xs = tl.load(x_ptr + base * D + swap[:, None] * D + cols[None, :], mask=m, other=0.0)
+    x_old = tl.sum(r_old[:, None] * X, axis=0)
+    X = cos1[:, None] * X + sin1[:, None] * Xs + e0[:, None] * (x_new - x_old)[None, :]
+    tl.store(xo_ptr + base * D + offs_n[:, None] * D + cols[None, :], X, mask=m)
+    return X
 
 
 @triton.jit
 def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab_ptr, Rs_ptr, swap_ptr, start_ptr,
                    N, DK, DV, t, scale,
-                   NP: tl.constexpr, SP: tl.constexpr, DKP: tl.constexpr, DVP: tl.constexpr):
+                   NP: tl.constexpr, SP: tl.constexpr, BD: tl.constexpr):
+    """Grid ``(B*H,)``. The state is walked in column tiles of ``BD``: keys first (accumulating
+    ``f = F' q``), then the softmax over slots, then values (each tile's output columns from its
+    updated ``G'`` tile). Small tiles keep few registers per thread, so more programs share an SM."""
     pid = tl.program_id(0)                       # = b * H + h; q/k/v are [B, H, D] contiguous
     offs_n = tl.arange(0, NP)
     offs_s = tl.arange(0, SP)
-    offs_k = tl.arange(0, DKP)
-    offs_v = tl.arange(0, DVP)
+    offs_d = tl.arange(0, BD)
     nmask = offs_n < N
-    kmask = offs_k < DK
-    vmask = offs_v < DV
     r_old = tl.load(tab_ptr + offs_n)
     e0 = tl.load(tab_ptr + NP + offs_n)
     cos1 = tl.load(tab_ptr + 2 * NP + offs_n)
     sin1 = tl.load(tab_ptr + 3 * NP + offs_n)
     swap = tl.load(swap_ptr + offs_n)
     base = pid.to(tl.int64)
-    q = tl.load(q_ptr + base * DK + offs_k, mask=kmask, other=0.0).to(tl.float32)
-    k = tl.load(k_ptr + base * DK + offs_k, mask=kmask, other=0.0).to(tl.float32)
-    v = tl.load(v_ptr + base * DV + offs_v, mask=vmask, other=0.0).to(tl.float32)
-    fk = nmask[:, None] & kmask[None, :]
-    fv = nmask[:, None] & vmask[None, :]
-    F = tl.load(f_ptr + base * N * DK + offs_n[:, None] * DK + offs_k[None, :], mask=fk, other=0.0)
-    Fs = tl.load(f_ptr + base * N * DK + swap[:, None] * DK + offs_k[None, :], mask=fk, other=0.0)
-    G = tl.load(g_ptr + base * N * DV + offs_n[:, None] * DV + offs_v[None, :], mask=fv, other=0.0)
-    Gs = tl.load(g_ptr + base * N * DV + swap[:, None] * DV + offs_v[None, :], mask=fv, other=0.0)
-    k_old = tl.sum(r_old[:, None] * F, axis=0)
-    v_old = tl.sum(r_old[:, None] * G, axis=0)
-    F = cos1[:, None] * F + sin1[:, None] * Fs + e0[:, None] * (k - k_old)[None, :]
-    G = cos1[:, None] * G + sin1[:, None] * Gs + e0[:, None] * (v - v_old)[None, :]
-    tl.store(fo_ptr + base * N * DK + offs_n[:, None] * DK + offs_k[None, :], F, mask=fk)
-    tl.store(go_ptr + base * N * DV + offs_n[:, None] * DV + offs_v[None, :], G, mask=fv)
+    f = tl.zeros([NP], dtype=tl.float32)
+    for d0 in range(0, DK, BD):
+        cols = d0 + offs_d
+        q = tl.load(q_ptr + base * DK + cols, mask=cols < DK, other=0.0).to(tl.float32)
+        k = tl.load(k_ptr + base * DK + cols, mask=cols < DK, other=0.0).to(tl.float32)
+        F = _rotate_write(f_ptr, fo_ptr, base * N, k, cols, offs_n, swap, nmask, DK, r_old, e0, cos1, sin1)
+        f += tl.sum(F * q[None, :], axis=1)                             # [NP]
     Rs = tl.load(Rs_ptr + offs_n[:, None] * SP + offs_s[None, :])
-    f = tl.sum(F * q[None, :], axis=1)                                  # [NP]
     z = tl.sum(f[:, None] * Rs, axis=0) * scale                         # [SP]
     start = tl.load(start_ptr + offs_s)
     z = tl.where(start <= t, z, float("-inf"))
@@ -71,8 +76,16 @@ def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab
     e = tl.exp(z)
     p = e / tl.sum(e, axis=0)
     wv = tl.sum(Rs * p[None, :], axis=1)                                # [NP]
-    o = tl.sum(wv[:, None] * G, axis=0)
-    tl.store(o_ptr + base * DV + offs_v, o.to(o_ptr.dtype.element_ty), mask=vmask)
+    for d0 in range(0, DV, BD):
+        cols = d0 + offs_d
+        v = tl.load(v_ptr + base * DV + cols, mask=cols < DV, other=0.0).to(tl.float32)
+        G = _rotate_write(g_ptr, go_ptr, base * N, v, cols, offs_n, swap, nmask, DV, r_old, e0, cos1, sin1)
+        o = tl.sum(wv[:, None] * G, axis=0)
+        tl.store(o_ptr + base * DV + cols, o.to(o_ptr.dtype.element_ty), mask=cols < DV)
+
+
+#: Column tile of the decode kernel's walk over the state.
+DECODE_BLOCK_D = 64
 
 
 def decode_warps(NP: int, DK: int, DV: int) -> int:
@@ -85,7 +98,7 @@ def decode_warps(NP: int, DK: int, DV: int) -> int:
 def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,
                     num_slots: int | None = None, scale: float | None = None,
                     out_state: BLAState | None = None, out: torch.Tensor | None = None,
-                    num_warps: int | None = None):
+                    num_warps: int | None = None, block_d: int | None = None):
     """Decode one token per sequence with one fused kernel; same semantics as :func:`bla_step`.
 
     Args:
@@ -96,12 +109,15 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
             reads its rows before writing them), for CUDA-graph decoding loops without allocation.
         out: optional preallocated output ``[B, H, Dv]`` of the input dtype (contiguous).
         num_warps: warps per program (1, 2, 4, 8 or 16); default :func:`decode_warps`.
+        block_d: column tile of the state walk (16, 32, 64 or 128); default :data:`DECODE_BLOCK_D`.
     Returns:
         ``(o [B, H, Dv], new_state)``; ``o`` in the input dtype, the state float32.
     """
     W, N, S, scale, t = check_inputs(q, k, v, window, resolution, num_slots, scale, state, step=True)
     if num_warps is not None and num_warps not in (1, 2, 4, 8, 16):
         raise ValueError(f"num_warps must be one of 1, 2, 4, 8, 16, got {num_warps!r}")
+    if block_d is not None and block_d not in (16, 32, 64, 128):
+        raise ValueError(f"block_d must be one of 16, 32, 64, 128, got {block_d!r}")
     if q.dtype == torch.float64:
         from blaviz.ops.bla.naive import bla_step
         o, new = bla_step(q, k, v, state, W, N, num_slots=S, scale=scale)
@@ -137,6 +153,6 @@ def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: in
         o = out
     _decode_kernel[(B * H,)](q.contiguous(), k.contiguous(), v.contiguous(), F, G, Fo, Go, o,
                              sc.tab, sc.Rs, sc.swap, sc.start, N, DK, DV, t, scale,
-                             NP=sc.NP, SP=sc.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
+                             NP=sc.NP, SP=sc.SP, BD=DECODE_BLOCK_D if block_d is None else block_d,
                              num_warps=decode_warps(sc.NP, DK, DV) if num_warps is None else num_warps)
     return o, BLAState(Fo, Go, t + 1)
