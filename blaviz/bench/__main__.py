@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from blaviz.bench._common import parse_value
+from blaviz.bench._common import check_writable, parse_value
 
 
 def main(argv=None) -> int:
@@ -19,6 +19,13 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default=None,
                     help='ab: named sets of CONFIG overrides, "base:;pre:preround=true,fwd_split=true"')
     args = ap.parse_args(argv)
+    if args.inputs and args.which != "merge":
+        ap.error(f"{args.which} takes no positional arguments, got {' '.join(args.inputs)}")
+    if args.out:
+        try:  # before the benchmark runs, not after: a result that cannot be saved is lost time
+            check_writable(args.out)
+        except OSError as e:
+            ap.error(f"--out {args.out}: cannot write there ({e.strerror or e})")
     if args.which == "ab":
         if args.variants:
             from blaviz.bench.gpu import parse_variants, run_variants

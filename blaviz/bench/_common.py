@@ -13,6 +13,16 @@ def provenance(command: str | None = None) -> dict:
     return _provenance(command or " ".join(["python -m blaviz.bench"] + sys.argv[1:]))
 
 
+def check_writable(path: str) -> None:
+    """Raise ``OSError`` unless ``path`` can be written (its folder is made; nothing is truncated)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    existed = os.path.exists(path)
+    with open(path, "a"):
+        pass
+    if not existed:
+        os.remove(path)
+
+
 def save_json(path: str, payload: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:

@@ -96,10 +96,10 @@ def finished_keys(path) -> set[str]:
 
 def task_of(paths) -> str:
     """The one task whose runs ``paths`` hold (records without ``task`` are MQAR's, as the first
-    were); a clear :class:`RecordError` when they mix tasks or hold no run at all."""
+    were); a clear :class:`RecordError` when a line is malformed, the files mix tasks or hold no run."""
     seen: dict[str, str] = {}
     for p in paths:
-        for rec in read_records(p):
+        for rec in read_records(p, strict=True):
             seen.setdefault(rec.get("task", "mqar"), str(p))
     if not seen:
         raise RecordError(f"no run records in {', '.join(str(p) for p in paths)}")

@@ -14,7 +14,7 @@ defines the task, or in a module imported below.
 """
 from __future__ import annotations
 
-from blaviz.experiments import mqar, regbench
+from blaviz.experiments import mqar, regbench, zoology
 from blaviz.experiments.task import Task
 
 _TASKS: dict[str, Task] = {}
@@ -51,6 +51,6 @@ def get_preset(spec: str):
     return get_task(task).get_preset(name)
 
 
-_BUILTIN = (mqar.TASK, regbench.TASK)
+_BUILTIN = (mqar.TASK, regbench.TASK, zoology.TASK)
 for _task in _BUILTIN:
     register_task(_task)

@@ -4,7 +4,9 @@
   re-running the same command (or passing in an earlier ``runs.jsonl``) continues where it stopped.
 * **Concurrent**: ``concurrency = K > 1`` trains ``K`` runs at once, each in its own spawned
   process (its own CUDA context); small models leave most of an H200 idle, so several share it.
-  Only the parent writes ``runs.jsonl`` (no interleaved lines).
+* **Nothing lost**: the process that trained a run appends its record itself, one locked write of
+  one line (:func:`~blaviz.experiments.records.append_record`), so a finished run is on disk even
+  if the parent is killed; workers watch their parent and exit when it is gone.
 * **Sharded**: ``shard = (i, n)`` keeps every ``n``-th run starting at ``i`` (of the full, ordered
   list, before skipping finished runs), to split one sweep across machines.
 * **Time-boxed**: with ``time_budget_s`` no run starts after the budget, and runs still training
@@ -19,12 +21,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as _dt
-import json
 import multiprocessing as mp
 import os
 import platform
 import shlex
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -71,30 +73,55 @@ def select(specs: list[dict], shard=(0, 1), done: set[str] = frozenset()) -> lis
 
 
 # ------------------------------------------------------------------------------- one run
-def _run_spec(task, spec, preset, device, bla_impl, progress, time_limit_s, extra):
-    """Train one run and return its full record (or an error record). Runs in a worker or in-process."""
+# Held while a record is written, so that a worker told to die (its parent is gone) never stops
+# between opening runs.jsonl and finishing the line.
+_WRITING = threading.Lock()
+
+
+def _run_spec(task, spec, preset, device, bla_impl, progress, time_limit_s, extra, runs_path, err_path):
+    """Train one run, append its record to ``runs_path`` (an error record to ``err_path``) and
+    return it. Runs in a worker or in-process: the record is on disk before the parent hears of it,
+    so it survives the parent."""
     t0 = time.perf_counter()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     try:
         rec = task.run_one(spec, preset, device=device, progress=progress, bla_impl=bla_impl,
-                      time_limit_s=time_limit_s)
+                           time_limit_s=time_limit_s)
     except Exception:
-        return {"key": spec["key"], "spec": spec, "error": traceback.format_exc(), "started_at": started}
+        rec = {"key": spec["key"], "spec": spec, "error": traceback.format_exc(), "started_at": started}
+        with _WRITING:
+            append_record(err_path, rec)
+        return rec
     rec.update(environment(device))
     rec.update(extra)
     rec["started_at"] = started
     rec["wall_time_s"] = round(time.perf_counter() - t0, 3)
+    with _WRITING:
+        append_record(runs_path, rec)
     return rec
 
 
-def _init_worker(threads: int):
+def _watch_parent(parent_pid: int, interval_s: float) -> None:
+    """Exit this worker once its parent is gone (it is then re-parented): a worker must not outlive
+    the sweep, holding memory (and on a GPU a CUDA context) while blocked on a dead pipe."""
+    while True:
+        if os.getppid() != parent_pid:
+            with _WRITING:          # let a record being written finish first
+                os._exit(1)
+        time.sleep(interval_s)
+
+
+def _init_worker(threads: int, parent_pid: int, interval_s: float = 0.5):
     torch.set_num_threads(max(1, threads))
+    threading.Thread(target=_watch_parent, args=(parent_pid, interval_s), daemon=True,
+                     name="watch-parent").start()
 
 
 def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: int = 1,
               shard=(0, 1), bla_impl: str = "auto", time_budget_s: float | None = None,
               progress: bool = True, command: str | None = None, max_runs: int | None = None) -> dict:
-    """Run the not-yet-finished ``specs`` of this shard; append each record to ``<out>/runs.jsonl``.
+    """Run the not-yet-finished ``specs`` of this shard; each run's record is appended to
+    ``<out>/runs.jsonl`` (a failure's to ``<out>/errors.jsonl``) by the process that trained it.
 
     Returns a summary: how many runs were selected, finished, failed, cut by the budget, skipped.
     """
@@ -121,13 +148,11 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
     bar = tqdm(total=len(todo), desc=f"{preset.task}/{preset.name}", disable=not progress,
                dynamic_ncols=True)
 
-    def handle(rec):
+    def handle(rec):  # the record is already on disk
         if "error" in rec:
             summary["failed"] += 1
-            append_record(err_path, rec)
             tqdm.write(f"FAILED {rec['key']}:\n{rec['error']}")
         else:
-            append_record(runs_path, rec)
             if rec.get("stopped") == "time_limit":
                 summary["time_limited"] += 1
             else:
@@ -143,12 +168,12 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
             if left is not None and left <= 0:
                 summary["not_started"] += 1
                 continue
-            handle(_run_spec(task, spec, preset, device, bla_impl, progress, left, extra))
+            handle(_run_spec(task, spec, preset, device, bla_impl, progress, left, extra, runs_path, err_path))
     else:
         threads = max(1, (os.cpu_count() or 1) // concurrency)
         ctx = mp.get_context("spawn")
         with cf.ProcessPoolExecutor(max_workers=concurrency, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(threads,)) as pool:
+                                    initargs=(threads, os.getpid())) as pool:
             queue = list(todo)
             running = set()
             while queue or running:
@@ -159,7 +184,8 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
                         queue = []
                         break
                     spec = queue.pop(0)
-                    running.add(pool.submit(_run_spec, task, spec, preset, device, bla_impl, False, left, extra))
+                    running.add(pool.submit(_run_spec, task, spec, preset, device, bla_impl, False, left, extra,
+                                            runs_path, err_path))
                 if not running:
                     break
                 finished, running = cf.wait(running, return_when=cf.FIRST_COMPLETED)

@@ -20,8 +20,12 @@ import math
 import time
 from dataclasses import asdict, dataclass
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+
+from blaviz.experiments.checkpoint import load_checkpoint, save_checkpoint
 
 IGNORE_INDEX = -100
 
@@ -146,10 +150,15 @@ def _scalar_metrics(result: dict) -> dict:
 
 
 def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bool = True,
-          desc: str = "train", time_limit_s: float | None = None) -> dict:
+          desc: str = "train", time_limit_s: float | None = None, checkpoint=None,
+          checkpoint_every: int | None = None, step_budget: int | None = None) -> dict:
     """Train ``model`` on ``task``; return a JSON-ready summary (validation history, test metrics).
 
     ``time_limit_s`` is a safety stop (the summary then says ``"stopped": "time_limit"``).
+    ``checkpoint`` (a path) makes the run resumable (:mod:`blaviz.experiments.checkpoint`): it
+    continues from the file when one exists, saves every ``checkpoint_every`` steps and whenever it
+    stops early (time limit, or ``step_budget`` steps taken in this call: ``"stopped":
+    "step_budget"``), and deletes the file once the run is complete.
     """
     from tqdm.auto import tqdm
 
@@ -174,11 +183,32 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
 
     history, step, stopped, best_val = [], 0, "steps", 0.0
     t0 = time.perf_counter()
-    bar = tqdm(total=total, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     loss_sum, loss_n = torch.zeros((), device=device), 0      # summed on the device: no sync per step
-    done = False
+    skip = 0                                                  # batches of this epoch already done
+    resumed = checkpoint and load_checkpoint(checkpoint, model=model, opt=opt, sched=sched,
+                                             cfg=cfg.to_dict())
+    if resumed:
+        step, history, best_val = resumed["step"], resumed["history"], resumed["best_val"]
+        loss_sum += resumed["loss_sum"]
+        loss_n, skip = resumed["loss_n"], resumed["batches_done"]
+        gen.set_state(resumed["gen_epoch_state"])
+        t0 -= resumed["elapsed_s"]
+    step_at_start = step
+
+    def save(batches_done):
+        save_checkpoint(checkpoint, model=model, opt=opt, sched=sched, gen_epoch_state=epoch_state,
+                        batches_done=batches_done, step=step, history=history, best_val=best_val,
+                        loss_sum=float(loss_sum), loss_n=loss_n,
+                        elapsed_s=time.perf_counter() - t0, cfg=cfg.to_dict())
+
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, leave=False,
+               dynamic_ncols=True)
+    done = step >= total
     while not done:
-        for gi, idx in _epoch_batches(groups, cfg.batch_size, gen):
+        epoch_state = gen.get_state()
+        for bi, (gi, idx) in enumerate(_epoch_batches(groups, cfg.batch_size, gen)):
+            if bi < skip:
+                continue
             x, y = groups[gi]
             idx = idx.to(device)
             loss = task.loss(model, x[idx], y[idx])
@@ -208,10 +238,20 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
             if last:
                 done = True
                 break
+            if checkpoint and checkpoint_every and step % checkpoint_every == 0:
+                save(bi + 1)
             if time_limit_s is not None and time.perf_counter() - t0 > time_limit_s:
                 stopped, done = "time_limit", True
+            if step_budget is not None and step - step_at_start >= step_budget:
+                stopped, done = "step_budget", True
+            if done:
+                if checkpoint:
+                    save(bi + 1)
                 break
+        skip = 0
     bar.close()
+    if checkpoint and stopped not in ("time_limit", "step_budget") and Path(checkpoint).exists():
+        Path(checkpoint).unlink()                             # complete: nothing to resume
     train_time = time.perf_counter() - t0
     test = task.evaluate(model, task.test_sets(), device=device, batch_size=cfg.eval_batch_size)
     extra = {"test_metrics": test["metrics"]} if "metrics" in test else {}

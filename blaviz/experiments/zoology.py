@@ -1,0 +1,142 @@
+"""MQAR in the regime of Zoology and Based, and the BLA variants in it (presets ``zoology``,
+``zoology_ci``, ``beyond``, ``beyond_ci`` of the task ``zoology``).
+
+What follows the literature (Arora et al. 2023, 2024), and what does not:
+
+* data: Zoology's training mix, 100k examples of ``(64, 4)`` and 20k each of ``(128, 8)``,
+  ``(256, 16)``, ``(256, 32)``, ``(256, 64)``; 1000 test examples per slice;
+* model: one ``[BaseConv, mixer]`` pair without MLPs (``n_layers=1``, ``mlp_ratio=0``: a
+  short-convolution layer, then the mixer under test), one head of width ``d_model``;
+* optimisation: batch 256, 32 epochs (about 22.5k steps), learning rates
+  ``{1e-3, 3.2e-3, 1e-2, 3.2e-2}``, AdamW with weight decay 0.1, warm-up then cosine (ours);
+  early stop at 0.99 pooled validation accuracy;
+* metrics: the pooled accuracy (all scored tokens of the five slices) and the *slice-equal mean*
+  (the mean of the five slices' accuracies, as Zoology reports), both in every record.
+
+Runs are resumable mid-run: :class:`Zoology` trains with a checkpoint per run (in
+``$BLAVIZ_CHECKPOINT_DIR``, default ``~/.cache/blaviz/checkpoints``), saved every
+``CHECKPOINT_EVERY`` steps and when a time budget stops the run; the next call continues there.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from blaviz.data.mqar import MQARData, slice_name
+from blaviz.experiments.mqar import MQAR
+from blaviz.experiments.preset import Preset
+from blaviz.experiments.train import TrainConfig, train
+
+__all__ = ["Zoology", "TASK", "PRESETS", "CHECKPOINT_EVERY", "checkpoint_path", "slice_mean"]
+
+CHECKPOINT_EVERY = 500
+
+
+def checkpoint_path(key: str) -> Path:
+    """Where the run called ``key`` keeps its checkpoint."""
+    root = os.environ.get("BLAVIZ_CHECKPOINT_DIR") or Path.home() / ".cache/blaviz/checkpoints"
+    return Path(root) / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".pt")
+
+
+def slice_mean(per_slice: dict, pooled_slices) -> float:
+    """The mean of the pooled slices' accuracies (each slice counts once, whatever its size)."""
+    names = [slice_name(s) for s in pooled_slices]
+    return sum(per_slice[n] for n in names) / len(names)
+
+
+class Zoology(MQAR):
+    """MQAR in Zoology's regime: resumable runs, slice-equal mean accuracy in every record."""
+
+    name = "zoology"
+    tagged_keys = True
+
+    def record(self, spec, p, model, cfg, out):
+        rec = super().record(spec, p, model, cfg, out)
+        rec["slice_mean"] = slice_mean(rec["per_slice"], p.data.pooled_slices)
+        return rec
+
+    def run_one(self, spec, p, *, device="cpu", progress=True, bla_impl="auto",
+                time_limit_s=None, step_budget=None):
+        import torch
+
+        device = torch.device(device)
+        model = self.build_model(p, spec, bla_impl=bla_impl).to(device)
+        cfg = TrainConfig(lr=spec["lr"], seed=spec["seed"], **p.train)
+        desc = spec["key"].split(f"{p.name}/", 1)[-1][:48]
+        out = train(model, self.task_data(p), cfg, device=device, progress=progress, desc=desc,
+                    time_limit_s=time_limit_s, checkpoint=checkpoint_path(spec["key"]),
+                    checkpoint_every=CHECKPOINT_EVERY, step_budget=step_budget)
+        return self.record(spec, p, model, cfg, out)
+
+
+TASK = Zoology()
+PRESETS = TASK.presets
+
+_LRS = (1e-3, 3.2e-3, 1e-2, 3.2e-2)
+_TRAIN = dict(batch_size=256, epochs=32, eval_every=500, weight_decay=0.1, warmup_frac=0.1,
+              min_lr_frac=0.0, grad_clip=1.0, early_stop=0.99)
+_MODEL = dict(head_dim=None, n_layers=1, mlp_ratio=0.0)
+
+
+def _swa(*windows):
+    return [("swa", {"window": w}) for w in windows]
+
+
+def _bla(*pairs, **kw):
+    return [("bla", {"window": w, "resolution": n, **kw}) for w, n in pairs]
+
+
+# Positive controls first (the literature's mixers must come off the floor here), then BLA
+# against SWA over state. With one head of width d, SWA W costs 2 W d and BLA N costs 2 N d.
+_CONTROLS = (("linear", {}), ("gla", {}), ("gsa", {"num_slots": 64}), ("gated_deltanet", {}),
+             ("softmax", {}))
+_GRID = tuple(list(_CONTROLS) + _swa(16, 32, 64, 128, 256)
+              + _bla((64, 15), (128, 15), (64, 31), (128, 31), (256, 31), (128, 63), (256, 63)))
+
+TASK.add_preset(Preset(
+    task="zoology", name="zoology", data=MQARData(), widths=(64, 128, 256), lrs=_LRS,
+    grid=_GRID, train=_TRAIN, **_MODEL,
+    note=("Zoology/Based regime: 100k+4x20k examples, batch 256, 32 epochs, [BaseConv, mixer] "
+          "without MLPs, one head of width d_model, 4 learning rates up to 3.2e-2"),
+))
+
+# zoology_ci: the same model pattern and metrics on a CPU in seconds (not the regime's sizes).
+_CI_DATA = MQARData(train_configs=((64, 4),), train_counts=(6_000,), test_slices=((64, 4),),
+                    pooled_slices=((64, 4),), n_test=128, n_val=64)
+TASK.add_preset(Preset(
+    task="zoology", name="zoology_ci", data=_CI_DATA, widths=(32,), lrs=(1e-2,),
+    grid=(("swa", {"window": 64}), ("bla", {"window": 64, "resolution": 31}), ("linear", {})),
+    train=dict(_TRAIN, batch_size=64, epochs=None, max_steps=60, eval_every=30), **_MODEL,
+    note="CPU smoke preset: zoology's model pattern, d_model 32, 60 steps on one (64, 4) slice",
+))
+
+# beyond: the BLA variants at equal state per layer against SWA (d_model 64 and 128, one head of
+# width d: a state of 2 * 32 * d, SWA W = 32's, unless said). Multi-resolution heads are two
+# heads of d/2: an exact 16-token window beside a blurry 128-token one (2 (16 + 47) d/2). Exact
+# erasure keeps a ring buffer as well (2 (31 + 128) d): a diagnostic of BLA's blurry erasure.
+_BEYOND = tuple(
+    _swa(16, 32, 64)
+    + _bla((64, 31), (128, 31))
+    + _bla((128, 31), num_slots=62) + _bla((128, 31), num_slots=128)
+    + [("bla_multires", {"heads": ((16, 16), (128, 47)), "num_heads": 2}),
+       ("gated_bla", {"window": 128, "resolution": 31}),
+       ("gated_bla", {"window": 256, "resolution": 31}),
+       ("bla_exact_erasure", {"window": 128, "resolution": 31}),
+       ("swa_bla_hybrid", {"swa_window": 8, "window": 128, "resolution": 23})])
+TASK.add_preset(Preset(
+    task="zoology", name="beyond", data=MQARData(), widths=(64, 128), lrs=(3.2e-3, 1e-2),
+    seeds=(0, 1, 2), grid=_BEYOND, train=_TRAIN, **_MODEL,
+    note=("BLA variants at SWA W=32's state per layer in the zoology regime, 2 learning rates, "
+          "3 seeds"),
+))
+TASK.add_preset(replace(
+    PRESETS["zoology_ci"], name="beyond_ci",
+    grid=(("swa", {"window": 16}), ("bla", {"window": 32, "resolution": 15, "num_slots": 30}),
+          ("bla_multires", {"heads": ((8, 8), (32, 7)), "num_heads": 2}),
+          ("gated_bla", {"window": 32, "resolution": 15}),
+          ("bla_exact_erasure", {"window": 32, "resolution": 15}),
+          ("swa_bla_hybrid", {"swa_window": 4, "window": 32, "resolution": 11})),
+    note="CPU smoke preset of the variants: zoology_ci's data and recipe, d_model 32",
+))
