@@ -25,7 +25,7 @@ echo "bench rc=${PIPESTATUS[0]}" | tee -a "$work/env.txt"
 if [[ ${TESTS:-1} == 1 ]]; then
   xdist=""
   python3 -c "import xdist" 2>/dev/null && xdist="-n 4"
-  timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu tests/gpu $xdist -p no:cacheprovider 2>&1 | tee "$work/tests.log"
+  timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -m gpu tests/gpu $xdist -p no:cacheprovider ${TEST_K:+-k "$TEST_K"} 2>&1 | tee "$work/tests.log"
   echo "tests rc=${PIPESTATUS[0]}" | tee -a "$work/env.txt"
 fi
 tar -czf "$OUT/kernels.tgz" -C "$work" .
