@@ -2,22 +2,12 @@
 # The whole batch of GPU checks in one device call: environment, `pytest -m gpu`, then the
 # correctness-gated benchmark (python -m blaviz.bench gpu). Logs and JSON go under $OUT
 # (the device tool brings back what is there); elsewhere OUT defaults to ./.device_out.
-# Wheels in .whl/ (fla-core for the GSA baseline) are installed to /tmp/site first.
+# Wheels in .whl/ (fla-core for the GSA baseline) are installed first (scripts/_prologue.sh).
 # Usage: bash scripts/gpu_check.sh [tests|bench|all|quick]   (default all; quick: three bf16 and
 # NaN-poison tests, then `bench gpu --quick`, under a minute)
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/.device_out}
-mkdir -p "$OUT"
+source "$(dirname "$0")/_prologue.sh"
 what=${1:-all}
-export PYTHONUNBUFFERED=1
-export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-/tmp/blaviz_cache/triton}
-export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/blaviz_cache/inductor}
-export PYTHONPATH=$PWD
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site_check .whl/*.whl \
-    && export PYTHONPATH=$PWD:/tmp/site_check
-fi
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,temperature.gpu --format=csv
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name(0))"

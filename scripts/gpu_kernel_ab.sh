@@ -7,13 +7,8 @@
 #
 #   SECTIONS=variants,accuracy,decode bash scripts/gpu_kernel_ab.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-OUT=${OUT:-$PWD/.device_out}
+source "$(dirname "$0")/_prologue.sh"
 work=$(mktemp -d)
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
-export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-/tmp/blaviz_cache/triton}
-export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/blaviz_cache/inductor}
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# MQAR on the GPU machine, in one call. Writes everything under $OUT (default ./gpu_out).
+# MQAR on the GPU machine, in one call. Writes everything under $OUT (default ./.device_out).
 #
 #   scripts/gpu_mqar.sh smoke                # ~1-2 min: environment, step times, a 2-run pipeline check
 #   scripts/gpu_mqar.sh sweep [PRESET]       # the sweep (default: book), resumable, time-boxed
@@ -10,16 +10,13 @@
 # it is copied to $OUT first, finished runs are skipped, and $OUT/runs.jsonl holds old + new lines.
 # Provenance: BLAVIZ_GIT_COMMIT / BLAVIZ_GIT_DIRTY name the code when .git does not travel.
 set -uo pipefail
+source "$(dirname "$0")/_prologue.sh"
 MODE=${1:-smoke}
 PRESET=${2:-${PRESET:-book}}
-OUT=${OUT:-$PWD/gpu_out}
 CONCURRENCY=${CONCURRENCY:-12}
 BUDGET=${BUDGET:-400}
 EXTRA=${EXTRA:-}
-PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}          # cpu: a dry run of this script on a machine without a GPU
-mkdir -p "$OUT"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=5
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 env_report() {
@@ -41,9 +38,9 @@ if [ "$MODE" = smoke ]; then
     # which BLA implementation the layers will use (prints the probe's verdict)
     $PY -c "from blaviz.layers import resolve_bla_impl; print('bla impl:', resolve_bla_impl('auto', '$DEVICE'))"
     # step times of every book configuration at d_model 64, one process
-    $PY -m blaviz.experiments steptime --preset "$PRESET" --device $DEVICE --steps 10
+    $PY -m blaviz.experiments steptime --task mqar --preset "$PRESET" --device $DEVICE --steps 10
     # the same for two configurations with 12 processes at once (sharing cost)
-    $PY -m blaviz.experiments steptime --preset "$PRESET" --device $DEVICE --steps 10 --concurrency "$CONCURRENCY" \
+    $PY -m blaviz.experiments steptime --task mqar --preset "$PRESET" --device $DEVICE --steps 10 --concurrency "$CONCURRENCY" \
         --mixers bla --widths 64 --limit 1
     # the whole pipeline: process pool, CUDA in each worker, runs.jsonl
     $PY -m blaviz.experiments mqar --preset ci --device $DEVICE --concurrency 2 --out "$OUT/ci" --no-progress
@@ -66,7 +63,7 @@ if [ "$MODE" = sweep ]; then
   } 2>&1 | tee "$OUT/sweep.log"
   T1=$(date +%s)
   $PY -m blaviz.experiments.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_mqar.sh sweep" \
-      --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl"
+      --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "mqar:$PRESET"
   exit 0
 fi
 echo "usage: $0 smoke|sweep [PRESET]" >&2

@@ -4,21 +4,19 @@
 #   device run, carry [".whl"]:  bash scripts/gpu_notebooks.sh
 # The notebooks pick CUDA and their GPU sizes (blaviz.viz.by_device). Logs go to $OUT.
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu_out}
-mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 TRITON_CACHE_DIR=/tmp/triton_cache
+source "$(dirname "$0")/_prologue.sh"
+$PY -c "import nbval, nbclient, plotly" || { echo "gpu_notebooks: carry .whl (scripts/fetch_device_wheels.sh)" >&2; exit 1; }
 # One pytest process per notebook, all at once: the chapters are independent, and at GPU sizes some
 # spend minutes on CPU-side float64 checks (8 minutes in a row on 2026-11-28).
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
-  python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
+  $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
   date -u +%Y-%m-%dT%H:%M:%SZ
   T0=$(date +%s)
   pids=()
   for nb in book/*.ipynb; do
     name=$(basename "$nb" .ipynb)
-    ( s=$(date +%s); python3 -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --durations=5 "$nb" \
+    ( s=$(date +%s); $PY -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --durations=5 "$nb" \
         >"$OUT/nb_$name.log" 2>&1; rc=$?; echo "$name rc=$rc wall=$(( $(date +%s) - s ))s" >>"$OUT/nb_summary.txt"; exit $rc ) &
     pids+=($!)
   done

@@ -9,7 +9,7 @@
 # The script waits for every job, prints each one's exit status and the tail of its log, and packs each
 # job's folder into $OUT/<name>.tgz (the device tool brings back at most 8 files from $OUT).
 set -uo pipefail
-OUT=${OUT:-$PWD/gpu_out}
+source "$(dirname "$0")/_prologue.sh"   # once here: the jobs reuse its wheels and caches
 export BLAVIZ_GIT_COMMIT=${BLAVIZ_GIT_COMMIT:-unknown} BLAVIZ_GIT_DIRTY=${BLAVIZ_GIT_DIRTY:-unknown}
 ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
 [ "$#" -le "$ngpu" ] || { echo "gpu_parallel: $# jobs but $ngpu GPUs" >&2; exit 2; }
@@ -24,6 +24,5 @@ done
 for k in "${!pids[@]}"; do
   wait "${pids[$k]}"; rc=$?
   echo "=== ${names[$k]}: rc=$rc"; tail -n 15 "$OUT/${names[$k]}/job.log"
-  rm -rf "$OUT/${names[$k]}/.triton_cache"
   tar czf "$OUT/${names[$k]}.tgz" -C "$OUT" "${names[$k]}" && rm -rf "${OUT:?}/${names[$k]}"
 done

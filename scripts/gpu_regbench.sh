@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # RegBench on the GPU machine, in one call: the state-size sweep of a preset (default: book).
-# Writes everything under $OUT (default ./gpu_out): runs.jsonl, errors.jsonl (if any), summary.json,
+# Writes everything under $OUT (default ./.device_out): runs.jsonl, errors.jsonl (if any), summary.json,
 # sweep.log and provenance.json.
 #
 #   scripts/gpu_regbench.sh [PRESET]
@@ -10,7 +10,7 @@
 # on a machine without a GPU), EXTRA (more CLI arguments, e.g. "--max-runs 2"), PY (default python3).
 #
 # Sizing the book preset (24 runs x ~1300 steps at batch 32, prompts <= 512 tokens): MQAR's step
-# times on the H200 (results/mqar/book/smoke.log: 7-10 ms per step for SWA/BLA/full attention,
+# times on the H200 (results/archive/mqar/book/smoke.log: 7-10 ms per step for SWA/BLA/full attention,
 # 16-36 ms for GLA/GSA/Gated DeltaNet, alone; 22-42 ms each with 12 processes sharing the GPU)
 # give ~550 s of single-process training, ~3 min with 12 processes, plus ~30 s of start-up: the
 # sweep should end well inside BUDGET=420, and the whole call in about 5-8 minutes.
@@ -20,16 +20,12 @@
 # the budget are written with "stopped": "time_limit" and are trained again by the next call.
 # Provenance: BLAVIZ_GIT_COMMIT / BLAVIZ_GIT_DIRTY name the code when .git does not travel.
 set -uo pipefail
+source "$(dirname "$0")/_prologue.sh"
 PRESET=${1:-${PRESET:-book}}
-OUT=${OUT:-$PWD/gpu_out}
 CONCURRENCY=${CONCURRENCY:-12}
 BUDGET=${BUDGET:-420}
 EXTRA=${EXTRA:-}
-PY=${PY:-python3}
 DEVICE=${DEVICE:-cuda}
-mkdir -p "$OUT"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1 TQDM_MININTERVAL=5
-export TRITON_CACHE_DIR=${TRITON_CACHE_DIR:-$OUT/.triton_cache}
 START=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
 PREV=results/regbench/$PRESET/runs.jsonl
@@ -61,5 +57,4 @@ EOF
 T1=$(date +%s)
 $PY -m blaviz.experiments.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_regbench.sh" \
     --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "regbench:$PRESET"
-rm -rf "$OUT/.triton_cache"
 exit 0
