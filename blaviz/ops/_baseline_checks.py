@@ -70,11 +70,19 @@ def check_like(x, name: str, shape: tuple, layout: str, ref: torch.Tensor) -> No
     check_same_device(x, name, ref)
 
 
-def check_scale(scale, head_dim: int) -> float:
+def check_scale(scale, head_dim: int, dtype: torch.dtype | None = None) -> float:
+    """``scale`` as a float (default ``head_dim ** -0.5``): finite as a Python float (float64), and,
+    given the inputs' ``dtype``, within range of the compute dtype (``1e39`` is finite but is
+    infinite in float32, and the scores would turn to NaN)."""
     if scale is None:
         return head_dim ** -0.5
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
         raise ValueError(f"scale must be None or a finite real number; got {scale!r}")
+    if dtype is not None:
+        cd = torch.float64 if dtype == torch.float64 else torch.float32
+        if abs(scale) > torch.finfo(cd).max:
+            raise ValueError(f"scale={scale!r} overflows {cd}, the compute dtype for {dtype} inputs; "
+                             f"use float64 inputs for such a scale")
     return float(scale)
 
 

@@ -14,7 +14,7 @@ from blaviz.ops.kernel_slot import gsa_constant_gate_kernel, kernel_slot_attenti
 from blaviz.ops.linear import linear_attention
 from blaviz.ops.softmax import softmax_attention
 from blaviz.ops.swa import sliding_window_attention, sliding_window_attention_recurrent
-from tests.conftest import assert_close_rms
+from blaviz.testing import assert_close_rms
 
 F64 = torch.float64
 

@@ -1,13 +1,16 @@
 """BLA_SPEC section 6, identities 2, 3, 4, 6, 7 (and 5's BLA half), plus bad inputs."""
 import math
+import weakref
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
 from blaviz import dirichlet as d
 from blaviz.ops.bla import (BLAState, bla_attention, bla_attention_weights, bla_chunk, bla_parallel,
                             bla_recurrent, bla_step)
-from tests.conftest import assert_close_rms, rel_rms
+from blaviz.testing import assert_close_rms, rel_rms
 
 
 def rand(B, T, H, D, Dv=None, dtype=torch.float64, scale=1.0):
@@ -252,3 +255,44 @@ def test_bad_step_inputs():
         bla_step(q[None], k, v, None, 16, 5)
     with pytest.raises(ValueError, match="resolution must be odd"):
         bla_step(q, k, v, None, 16, 6)
+
+
+class PeakLiveBytes(TorchDispatchMode):
+    """The largest number of bytes held at once by tensors that torch ops created (storages of at
+    least ``min_bytes``; views share their base's storage and count once). Autograd's saved tensors
+    are not Python objects, so use it under ``torch.no_grad()``."""
+
+    def __init__(self, min_bytes):
+        super().__init__()
+        self.min_bytes, self.alive, self.peak = min_bytes, weakref.WeakSet(), 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().nbytes() >= self.min_bytes:
+                self.alive.add(t)
+        held = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in list(self.alive)}
+        self.peak = max(self.peak, sum(held.values()))
+        return out
+
+
+def test_parallel_form_memory_does_not_grow_with_slots():
+    """O(T^2) memory (BLA_SPEC section 3), not S matrices of T x T: the peak of T x T buffers
+    is the same handful for 2 slots and for 64."""
+    T = 48
+    q, k, v = rand(1, T, 1, 4)
+    peaks = {}
+    for S in (2, 64):
+        with torch.no_grad(), PeakLiveBytes(T * T * 4) as mem:
+            bla_parallel(q, k, v, 64, 7, num_slots=S)
+        peaks[S] = mem.peak / (T * T * 8)            # in float64 T x T matrices
+    assert peaks[2] >= 1                             # the counter sees the T x T buffers
+    assert peaks[64] <= 12 and peaks[64] < 1.5 * peaks[2], peaks
+
+
+def test_peak_counter_sees_a_list_of_matrices():
+    """The counter itself: S live T x T matrices count S times."""
+    with PeakLiveBytes(1000) as mem:
+        held = [torch.zeros(20, 20, dtype=torch.float64) + i for i in range(10)]
+    assert mem.peak >= 10 * 20 * 20 * 8
+    del held

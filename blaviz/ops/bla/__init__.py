@@ -20,7 +20,21 @@ from blaviz.ops.bla.state import (IMPLS, BLAState, as_chunk_size, check_inputs, 
                                   triton_supports, zero_state)
 
 __all__ = ["bla_attention", "bla_step", "bla_step_reference", "bla_recurrent", "bla_parallel", "bla_chunk",
-           "bla_attention_weights", "BLAState", "zero_state", "IMPLS", "triton_supports"]
+           "bla_attention_weights", "BLAState", "zero_state", "IMPLS", "triton_supports",
+           "choose_impl"]
+
+
+def choose_impl(impl: str, on_cuda: bool, supported: tuple[bool, str], fallback: str) -> str:
+    """What ``auto`` and ``triton`` run: ``triton`` when asked for and ``supported``
+    (:func:`triton_supports`), else a ``ValueError`` saying why; ``auto`` is ``triton`` on CUDA
+    when supported and the PyTorch ``fallback`` otherwise."""
+    ok, why = supported
+    if impl == "triton":
+        if not ok:
+            raise ValueError(f"impl='triton' cannot run this configuration: {why}; "
+                             f"use impl='{fallback}' (or 'auto')")
+        return "triton"
+    return "triton" if on_cuda and ok else fallback
 
 
 def bla_attention(q, k, v, window: int, resolution: int, *, num_slots: int | None = None,
@@ -62,13 +76,9 @@ def bla_attention(q, k, v, window: int, resolution: int, *, num_slots: int | Non
     if check_finite:
         require_finite(q, k, v, initial_state)
     if impl in ("auto", "triton"):
-        ok, why = triton_supports(W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1],
-                                  chunk_size=chunk_size, batch_heads=q.shape[0] * q.shape[2])
-        if impl == "triton" and not ok:
-            raise ValueError(f"impl='triton' cannot run this configuration: {why}; "
-                             f"use impl='chunk' (or 'auto')")
-        if impl == "auto":
-            impl = "triton" if q.is_cuda and ok else "chunk"
+        impl = choose_impl(impl, q.is_cuda, triton_supports(
+            W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1], chunk_size=chunk_size,
+            batch_heads=q.shape[0] * q.shape[2]), fallback="chunk")
     kw = dict(num_slots=S, scale=scale, initial_state=initial_state,
               output_final_state=output_final_state)
     if impl == "recurrent":
@@ -106,12 +116,9 @@ def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
     if check_finite:
         require_finite(q, k, v, state)
     if impl in ("auto", "triton"):
-        ok, why = triton_supports(W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1],
-                                  chunk_size=None, batch_heads=q.shape[0] * q.shape[1])
-        if impl == "triton" and not ok:
-            raise ValueError(f"impl='triton' cannot run this configuration: {why}; use impl='recurrent'")
-        if impl == "auto":
-            impl = "triton" if q.is_cuda and ok else "recurrent"
+        impl = choose_impl(impl, q.is_cuda, triton_supports(
+            W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1], chunk_size=None,
+            batch_heads=q.shape[0] * q.shape[1]), fallback="recurrent")
     if impl == "recurrent":
         return bla_step_reference(q, k, v, state, W, N, num_slots=S, scale=scale)
     from blaviz.ops.bla.triton import bla_step_triton  # imported late: triton is optional on CPU

@@ -101,6 +101,10 @@ def check_inputs(q, k, v, window, resolution, num_slots, scale, initial_state, *
     # checked as a Python float (float64): 1e39 is finite even though float32 cannot hold it
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale):
         raise ValueError(f"scale must be a finite number or None, got {scale!r}")
+    cd = compute_dtype(q.dtype)
+    if abs(scale) > torch.finfo(cd).max:      # finite, but inf once cast to the compute dtype
+        raise ValueError(f"scale={scale!r} overflows {cd}, the compute dtype for {q.dtype} inputs; "
+                         f"use float64 inputs for such a scale")
     position = 0
     if initial_state is not None:
         if not isinstance(initial_state, BLAState):
