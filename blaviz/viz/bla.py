@@ -90,7 +90,7 @@ def slot_read_traces(window: int, resolution: int, *, num_slots: int | None = No
 def slot_read_layout(window: int, *, periods: float = 2.0, height: int = 380) -> dict:
     """Layout for :func:`slot_read_traces`: the window ``[0, W)`` shaded, its alias dashed."""
     return dict(
-        xaxis=dict(title="lag D (tokens back from the query)", range=[-0.5, periods * window + 0.5]),
+        xaxis=dict(title="lag <i>D</i> (tokens back from the query)", range=[-0.5, periods * window + 0.5]),
         yaxis=dict(title="read weight <i>D<sub>N</sub></i>(<i>D</i> − <i>s<sub>j</sub></i>)"),
         shapes=[dict(type="rect", xref="x", yref="paper", x0=-0.5, x1=window - 0.5, y0=0, y1=1,
                      fillcolor="rgba(120,120,120,0.12)", line=dict(width=0), layer="below"),

@@ -172,9 +172,10 @@ def blur_figure(window: int = 64, *, seed: int = 0, resolutions: Sequence[int] |
     Ns = list(resolution_grid(W)) if resolutions is None else [int(n) for n in resolutions]
     x = sample_key_channel(W, seed=seed)
     smooth = sample_key_channel(W, seed=seed, num_spikes=0)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
-        f"reconstruction error at the {W} integer lags",
-        "main-lobe half-width (first zero of <i>D<sub>N</sub></i>)"))
+    # short titles: the two panels are 150 px wide each on a phone
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
+        f"reconstruction error, <i>W</i> = {W}", "main-lobe half-width"))
+    fig.update_annotations(font_size=13)
     n = np.asarray(Ns, dtype=np.float64)
     for sig, name, dash in ((x, "smooth + spikes", "solid"), (smooth, "smooth part only", "dot")):
         fig.add_trace(go.Scatter(x=n, y=compact(reconstruction_error(sig, W, Ns).numpy()), mode="lines+markers",
@@ -182,12 +183,12 @@ def blur_figure(window: int = 64, *, seed: int = 0, resolutions: Sequence[int] |
     lobe_n = [N for N in Ns if N > 1]
     lobes = np.array([main_lobe_halfwidth(W, N) for N in lobe_n])
     fig.add_trace(go.Scatter(x=np.asarray(lobe_n, dtype=np.float64), y=compact(lobes), mode="markers",
-                             name="first zero (measured)", marker=dict(size=7)), row=1, col=2)
+                             name="first zero of <i>D<sub>N</sub></i> (measured)", marker=dict(size=7)), row=1, col=2)
     fig.add_trace(go.Scatter(x=np.asarray(lobe_n, dtype=np.float64), y=compact(W / np.asarray(lobe_n, dtype=np.float64)),
                              mode="lines", name="<i>W</i> / <i>N</i>", line=dict(dash="dash", color="black")), row=1, col=2)
     fig.update_xaxes(title_text="resolution <i>N</i>", row=1, col=1)
     fig.update_yaxes(title_text="‖<i>R</i>(<i>x</i>) − <i>x</i>‖ / ‖<i>x</i>‖", row=1, col=1)
     fig.update_xaxes(title_text="resolution <i>N</i>", type="log", row=1, col=2)
-    fig.update_yaxes(title_text="half-width (lags)", type="log", row=1, col=2)
+    fig.update_yaxes(title_text="lags", type="log", row=1, col=2)
     fig.update_layout(height=380, margin=dict(l=60, r=20, t=50, b=40), legend=dict(orientation="h", y=-0.2))
     return fig
