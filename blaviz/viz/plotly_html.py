@@ -7,8 +7,9 @@ vanishes from the page. The :class:`BookRenderer` emits *both*
 * ``application/vnd.plotly.v1+json`` - JupyterLab, Notebook 7 and VS Code draw this natively, and
 * ``text/html`` - a ``<div>`` plus a ``<script>`` calling ``Plotly.newPlot``; the website renders
   this one. It loads nothing: plotly.js is served by the site itself (``book/_ext/blaviz_site.py``
-  copies the ``plotly.min.js`` shipped inside the plotly package into ``_static``), and no MathJax
-  is injected (the page has its own).
+  adds the vendored cartesian bundle from ``book/_static/vendor``), and no MathJax is injected
+  (the page has its own). After drawing it calls ``window.blavizFigure`` when the page defines
+  it (``book/_static/blaviz-site.js``: dark theme, legends below the plot on a phone).
 
 On Colab (which renders only HTML and is online) :func:`setup_plotly` selects plotly's own
 ``colab`` renderer instead.
@@ -36,6 +37,7 @@ _HTML = """<div class="blaviz-plotly">
     if (!el) {{ return true; }}
     if (!window.Plotly) {{ return false; }}
     window.Plotly.newPlot(el, fig.data, fig.layout || {{}}, fig.config || {{}});
+    if (window.blavizFigure) {{ window.blavizFigure(el); }}  // theme and narrow-screen legend
     return true;
   }}
   if (!draw()) {{
@@ -96,12 +98,16 @@ class BookRenderer(MimetypeRenderer):
         return {PLOTLY_MIME: as_json, "text/html": html}
 
 
-def setup_plotly(*, template: str | None = "plotly_white", colab: bool | None = None) -> str:
+def setup_plotly(*, template: str | None = "blaviz", colab: bool | None = None) -> str:
     """Register the book's renderer and select it (idempotent). Returns the renderer's name.
 
-    ``template`` sets ``plotly.io.templates.default`` (``None`` leaves it alone). ``colab``
+    ``template`` sets ``plotly.io.templates.default`` (``None`` leaves it alone); the default
+    is the book's own (:mod:`blaviz.viz.figures`, light; dark follows the site's theme). ``colab``
     forces or disables the Colab branch; by default it is detected from ``google.colab``.
     """
+    from .figures import register_templates
+
+    register_templates()
     pio.renderers[RENDERER_NAME] = BookRenderer()
     in_colab = ("google.colab" in sys.modules) if colab is None else bool(colab)
     pio.renderers.default = "colab" if in_colab else RENDERER_NAME

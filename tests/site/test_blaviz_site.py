@@ -67,3 +67,53 @@ def test_duplicate_scripts_are_dropped():
     context = {"script_files": scripts}
     blaviz_site._dedupe_scripts(None, "p", "page.html", context, None)
     assert [str(s) for s in context["script_files"]] == [str(scripts[0]), str(scripts[1])]
+
+
+def test_vendored_plotly_matches_the_python_plotly_major_version():
+    blaviz_site.check_plotly_versions()  # raises ConfigError on a mismatch
+
+
+def test_trace_types_of_a_page_come_from_its_figures_not_the_templates():
+    from blaviz.viz.plotly_html import figure_html
+
+    fig = go.Figure([go.Heatmap(z=[[1, 2]]), go.Scatter(y=[1])], layout=dict(template="plotly_white"))
+    body = figure_html(fig) + figure_html(go.Figure(go.Scatterpolar(r=[1, 2])))
+    assert blaviz_site.figure_trace_types(body) == {"heatmap", "scatter", "scatterpolar"}
+    assert blaviz_site.figure_trace_types(figure_html(fig)) <= blaviz_site.CARTESIAN_TRACES
+
+
+def test_icons_script_holds_exactly_the_icons_the_pages_use(tmp_path):
+    import blaviz_icons
+
+    page = tmp_path / "p.html"
+    page.write_text('<i class="fa-solid fa-sun fa-lg" data-mode="light"></i>'
+                    '<span class="fa-solid fa-bars"></span><i class="fab fa-github"></i>')
+    used = blaviz_icons.icons_used([page])
+    assert used == {("fas", "sun"), ("fas", "bars"), ("fab", "github")}
+    icons = blaviz_icons.fontawesome_icons(blaviz_icons.theme_fontawesome_js())
+    js = blaviz_icons.render_icons_js(icons, used)
+    assert '"fas sun":[512,512,"M' in js and '"fab github":' in js and '"fas moon"' not in js
+    assert len(js) < 20_000  # the theme's full script is 1.5 MB
+    from sphinx.errors import ExtensionError
+
+    with pytest.raises(ExtensionError, match="fa-no-such-icon"):
+        blaviz_icons.render_icons_js(icons, used | {("fas", "no-such-icon")})
+
+
+def test_book_templates_light_and_dark_are_registered_and_exported():
+    import json
+
+    import plotly.io as pio
+
+    from blaviz.viz import setup_plotly
+    from blaviz.viz.figures import templates_js
+
+    setup_plotly(colab=False)
+    assert pio.templates.default == "blaviz" and "blaviz_dark" in pio.templates
+    js = templates_js()
+    body = js[js.index("= {") + 2:].rstrip().rstrip(";")
+    light = json.loads(body[body.index("light: ") + 7:body.index(", dark: ")])
+    dark = json.loads(body[body.index(", dark: ") + 8:-1])
+    assert light["layout"]["paper_bgcolor"] == dark["layout"]["paper_bgcolor"] == "rgba(0,0,0,0)"
+    assert light["layout"]["font"]["color"] != dark["layout"]["font"]["color"]
+    assert light["data"]["heatmap"][0]["colorbar"]["thickness"] == 12
