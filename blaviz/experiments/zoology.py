@@ -134,7 +134,7 @@ TASK.add_preset(Preset(
 TASK.add_preset(replace(
     PRESETS["zoology_ci"], name="beyond_ci",
     grid=(("swa", {"window": 16}), ("bla", {"window": 32, "resolution": 15, "num_slots": 30}),
-          ("bla_multires", {"heads": ((8, 8), (32, 7)), "num_heads": 2}),
+          ("bla_multires", {"heads": ((16, 16), (32, 15)), "num_heads": 2}),
           ("gated_bla", {"window": 32, "resolution": 15}),
           ("bla_exact_erasure", {"window": 32, "resolution": 15}),
           ("swa_bla_hybrid", {"swa_window": 4, "window": 32, "resolution": 11})),
