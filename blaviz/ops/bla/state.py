@@ -39,9 +39,11 @@ FLOAT_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
 
 
 def as_int(name: str, value) -> int:
-    """An integer argument: ``int``, numpy integers and 0-d integer tensors (``operator.index``),
-    or a float with an integer value (``8.0``). ``True``, ``2.5``, ``nan``, ``inf`` and strings
+    """An integer argument: ``int`` and numpy integers (``operator.index``), a float with an
+    integer value (``8.0``), or a one-element tensor holding one of these. ``True``, ``2.5``, ``nan``, ``inf`` and strings
     raise a ``ValueError`` that names the argument."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_complex():
+        value = value.item()
     if isinstance(value, bool):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     try:
@@ -176,8 +178,9 @@ def triton_supports(window, resolution, num_slots=None, *, head_dim: int, value_
     128; ``chunk_size`` ``C`` a power of two ``>= 16`` (``None``: the decoding kernel, which has no
     chunks). Each tile (``NP x NP`` state map, ``NP x SP`` slot reads, ``C x NP``, ``C x SP``,
     ``C x C``, ``C x D``, ``NP x D``) must hold at most ``2^20`` numbers, and, for the chunk
-    kernels, ``batch_heads = B * H`` at most 65535 (a CUDA grid dimension). A GPU's shared memory and registers may refuse smaller
-    sizes than these; what is stated here is what fails on every device.
+    kernels, ``batch_heads = B * H`` at most 65535 (a CUDA grid dimension). A GPU's shared
+    memory and registers may refuse smaller sizes than these; what is stated here is what fails
+    on every device.
     """
     W, N, S = check_config(as_int("window", window), as_int("resolution", resolution),
                            None if num_slots is None else as_int("num_slots", num_slots))
