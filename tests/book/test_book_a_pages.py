@@ -107,7 +107,8 @@ def test_notebook_shape(name):
         for line in c.source.splitlines():
             assert len(line) <= 80 or "%pip install" in line, (name, i, line)
         if re.search(r"^\s*assert ", c.source, flags=re.M):
-            assert _tags(c) & {"hide-input", "remove-cell"}, f"{name} cell {i}: fold checks"
+            assert _tags(c) & {"hide-input", "hide-cell", "remove-cell"}, (
+                f"{name} cell {i}: fold checks")
         if "live_app(" in c.source and i > 2:
             assert "remove-cell" in _tags(c), f"{name} cell {i}: live apps stay off the site"
         assert "../results" not in c.source
@@ -124,6 +125,11 @@ def test_every_exercise_has_a_solution(name):
     solved = len(re.findall(r"^:::\{admonition\} Solution \d+\n:class: dropdown", exercises,
                             flags=re.M))
     assert asked >= 3 and solved == asked, (name, asked, solved)
+    # a solution computed by code keeps its output folded too: it is the answer
+    after = cells[[i for i, c in enumerate(cells) if "## Exercises" in c.source][0]:]
+    for c in after:
+        if c.cell_type == "code":
+            assert _tags(c) == {"hide-cell"}, (name, c.source[:60])
 
 
 def test_chapter_4_fixes():
