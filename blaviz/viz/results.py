@@ -4,11 +4,14 @@ A chapter reads measured data (``results/<experiment>/...``) through :func:`resu
 in order, at
 
 1. the folder named by the environment variable ``BLAVIZ_RESULTS``;
-2. ``results/`` of the repository this package was installed from (an editable install or a clone);
+2. ``results/`` of the repository this package was installed from (an editable install or a clone;
+   ``BLAVIZ_RESULTS_REPO=0`` skips it, and 3, as a test of the Colab route does);
 3. ``results/`` above the current working directory (a notebook run from ``book/``);
-4. a local cache (``~/.cache/blaviz/results``), filled on first use by a download from the
-   repository named in ``_config.yml`` (:data:`REPOSITORY_URL`): what a notebook opened alone on
-   Colab, after ``pip install`` of the package, gets.
+4. a local cache (``$XDG_CACHE_HOME/blaviz/results``, else ``~/.cache/...``), filled on first use
+   by a download from the repository named in ``_config.yml`` (:data:`REPOSITORY_URL`): what a
+   notebook opened alone on Colab, after ``pip install`` of the package, gets. The environment
+   variable ``BLAVIZ_RESULTS_URL`` replaces the address of the ``results/`` folder (a mirror, or
+   the local http server of ``tests/book/test_colab.py``).
 
 Offline and with no copy anywhere, it raises :class:`FileNotFoundError` that says where it looked
 and which address it tried.
@@ -26,7 +29,11 @@ REPOSITORY_BRANCH = "main"
 
 
 def raw_url(relpath: str, repository: str = REPOSITORY_URL, branch: str = REPOSITORY_BRANCH) -> str:
-    """The download address of ``results/<relpath>`` in the repository (GitHub's raw files)."""
+    """The download address of ``results/<relpath>``: ``$BLAVIZ_RESULTS_URL/<relpath>`` when
+    that is set, else the repository's raw file on GitHub."""
+    mirror = os.environ.get("BLAVIZ_RESULTS_URL")
+    if mirror:
+        return f"{mirror.rstrip('/')}/{relpath}"
     base = repository.rstrip("/").replace("https://github.com/", "https://raw.githubusercontent.com/")
     return f"{base}/{branch}/results/{relpath}"
 
@@ -35,9 +42,10 @@ def _candidates() -> list[Path]:
     roots = []
     if os.environ.get("BLAVIZ_RESULTS"):
         roots.append(Path(os.environ["BLAVIZ_RESULTS"]))
-    roots.append(Path(__file__).resolve().parents[2] / "results")
-    here = Path.cwd().resolve()
-    roots += [p / "results" for p in (here, *here.parents)]
+    if os.environ.get("BLAVIZ_RESULTS_REPO", "1") != "0":
+        roots.append(Path(__file__).resolve().parents[2] / "results")
+        here = Path.cwd().resolve()
+        roots += [p / "results" for p in (here, *here.parents)]
     return roots
 
 
