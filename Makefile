@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 JB_FLAGS := --all -W -n --keep-going
 
-.PHONY: book test test-lib test-notebooks test-site site browser bench-cpu clean help
+.PHONY: book test test-fast test-lib test-notebooks test-site site browser bench-cpu clean help
 
 help:
 	@echo "make book   - set up .venv, execute the notebooks, build the website into _build/html"
 	@echo "make test   - set up .venv, run library tests, nbval on every notebook, build and check the site"
+	@echo "make test-fast - the library tests without the slow ones (Triton interpreter, training runs)"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,9 +36,14 @@ browser:
 test-lib: $(STAMP)
 	$(BIN)/python -m pytest -q tests
 
-# nbval runs every notebook in book/ (outputs not compared: assertions live in the notebooks)
+# the edit loop: no @pytest.mark.slow tests (Triton interpreter, training runs, > ~5 s), no notebooks
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu" tests
+
+# nbval runs every notebook in book/ (outputs not compared: assertions live in the notebooks),
+# each copied ALONE to a temp dir with results/ reachable only by download, as on Colab
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest -q --nbval-lax --nbval-cell-timeout=600 book
+	$(BIN)/python tests/book/test_colab.py --nbval-cell-timeout=600
 
 # serves _build/html on 127.0.0.1, opens every page in chromium with the network blocked;
 # screenshots go to _build/screenshots/
