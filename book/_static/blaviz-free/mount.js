@@ -14,14 +14,15 @@ import { resolutionGrid, validResolution } from "./math.js";
 const STYLE_ID = "blaviz-free-style";
 const CSS = `
 .blaviz-free-controls { display: grid; grid-template-columns: max-content minmax(6rem, 1fr) 5rem;
-  gap: .35rem .75rem; align-items: center; margin: .25rem 0 1.25rem; max-width: 44rem; }
+  gap: .35rem .75rem; align-items: center; margin: .25rem 0 1.25rem; max-width: 44rem;
+  color: var(--pst-color-text-base, inherit); }
 .blaviz-free-controls label { white-space: nowrap; }
 .blaviz-free-controls input[type=range] { width: 100%; min-height: 2.25rem; margin: 0;
   touch-action: manipulation; accent-color: #1f77b4; }
 .blaviz-free-controls input[type=number] { width: 100%; min-height: 2.25rem; font-size: 1rem;
   box-sizing: border-box; padding: .15rem .35rem; }
 .blaviz-free-note { grid-column: 1 / -1; margin: 0; font-size: .85rem; opacity: .8; }
-.blaviz-free-note.blaviz-free-warn { opacity: 1; color: #b35900; }
+.blaviz-free-note.blaviz-free-warn { opacity: 1; color: var(--pst-color-warning, #b35900); }
 `;
 
 function injectStyle() {
