@@ -73,6 +73,23 @@ def test_effective_weights_figure():
     assert np.allclose(swa_line.y, bla_line.y, atol=1e-6)
 
 
+def test_effective_weights_figure_reads_on_a_phone():
+    q, k = random_qk(30, 4, seed=1)
+    fig = effective_weights_figure(q, k, 8, [3, 5], active=5)
+    bla_map, swa_map, _, _ = visible_traces(fig, 1)
+    # one colour bar for the two heatmaps, which share their colour range
+    assert not bla_map.showscale and swa_map.showscale and swa_map.colorbar.title.text == "weight"
+    assert (bla_map.zmin, bla_map.zmax) == (swa_map.zmin, swa_map.zmax) and swa_map.zmin == -swa_map.zmax
+    # the legend sits below the plots (covers no data, no title), the slider below the legend
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"
+    assert fig.layout.sliders[0].pad.t > 50
+    # short subplot titles (150 px per heatmap on a phone); math set in HTML, no pseudo-TeX
+    titles = [a.text for a in fig.layout.annotations]
+    assert max(len(t) for t in titles[:2]) <= 20
+    assert not any("_" in t or "tau" in t for t in titles)
+    assert "τ" in fig.layout.xaxis.title.text
+
+
 def test_effective_weights_view():
     fig = effective_weights_view(6, 4, head_dim=4)
     assert "N = 3" in fig.layout.title.text

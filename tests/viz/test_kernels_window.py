@@ -60,6 +60,19 @@ def test_dirichlet_slider_figure():
     assert len(figure_html(fig)) < 0.5 * MB
 
 
+def test_dirichlet_figure_reads_on_a_phone():
+    fig = K.dirichlet_figure(64, 9)
+    # two short title lines, the legend below the plots, short subplot titles beside each other
+    assert fig.layout.title.text.count("<br>") == 1
+    assert all(len(line) <= 60 for line in fig.layout.title.text.split("<br>"))
+    assert fig.layout.legend.y < 0 and fig.layout.legend.yanchor == "top"
+    top = [a.text for a in fig.layout.annotations][:2]
+    assert all(len(t.replace("<i>", "").replace("</i>", "")) <= 40 for t in top)
+    assert not any("_" in a.text for a in fig.layout.annotations)
+    blur = K.blur_figure(32)
+    assert all(len(a.text.replace("<i>", "").replace("</i>", "")) <= 30 for a in blur.layout.annotations)
+
+
 def test_dirichlet_figure_snaps_resolution():
     fig = K.dirichlet_figure(64, 10)                  # even N < W is not a frequency set: N = 9
     assert len(fig.data) == 6
