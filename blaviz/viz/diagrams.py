@@ -284,7 +284,8 @@ def chunk_pipeline(num_chunks: int = 4) -> Diagram:
     c = _Canvas(436, "The chunked form: parallel chunks, a light scan of the state",
                 "The sequence is cut into chunks of C tokens. Each chunk's own write b_c is "
                 "computed in parallel; a sequential scan carries the state F across chunks, "
-                "F_{c+1} = A F_c + b_c; then every chunk's outputs are computed in parallel from "
+                "F_{c+1} = A^C F_c + b_c (A^C: the one-step transition applied C times); "
+                "then every chunk's outputs are computed in parallel from "
                 "its queries, keys, values and the state entering it.")
     L, R = 168, 518
     cw = (R - L) / n
@@ -317,7 +318,7 @@ def chunk_pipeline(num_chunks: int = 4) -> Diagram:
     c.text(xs[n] + 4, 340, "final state", 14, "end", cls="muted")
     c.text(16, 372, "b_{c} = Y M^{\u22121} K_{c}: the chunk's own write, free of the state.",
            15, "start")
-    c.text(16, 394, "F_{c+1} = A F_{c} + b_{c}: one N \u00d7 N by N \u00d7 d product per chunk.",
+    c.text(16, 394, "F_{c+1} = A^{C} F_{c} + b_{c}: an N \u00d7 N by N \u00d7 d product.",
            15, "start")
     c.text(16, 416, "The rest is matrix products inside each chunk (tensor cores).", 15, "start",
            cls="muted")
