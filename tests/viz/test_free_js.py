@@ -29,9 +29,11 @@ pytestmark = [pytest.mark.skipif(NODE is None, reason="node is not installed"),
               pytest.mark.usefixtures("one_thread")]
 
 # (W, N): none is a step of DEFAULT_RESOLUTIONS (W in {16, 64}); odd and even W, N = W, N = 1
-DIRICHLET_CASES = [(37, 11), (50, 50), (61, 7), (61, 61), (24, 1), (100, 33), (5, 5)]
+DIRICHLET_CASES = [(37, 11), (50, 50), (61, 7), (61, 61), (24, 1), (100, 33), (5, 5), (4, 4), (4, 1),
+                   (128, 127), (128, 128)]   # and the ends of the website's range
 # (T, W, N) for the effective weights (the chapter draws T = 48, W = 16)
-WEIGHT_CASES = [(48, 37, 11), (50, 50, 50), (61, 61, 7), (48, 13, 13), (30, 7, 1), (45, 16, 5)]
+WEIGHT_CASES = [(48, 37, 11), (50, 50, 50), (61, 61, 7), (48, 13, 13), (30, 7, 1), (45, 16, 5),
+                (48, 2, 2), (48, 2, 1), (48, 48, 47)]
 
 _RUNNER = """
 import { readFileSync } from "node:fs";
