@@ -3,15 +3,14 @@
 Three groups, all pure functions of their inputs:
 
 * the **stored GPU benchmark** (``results/bench/h200.json``, written by ``python -m blaviz.bench
-  gpu`` or rebuilt from its log): :func:`load_bench`, :func:`timing_figure` (forward and
-  forward+backward time against ``T``, a slider over ``N``), :func:`decode_figure`, and small
-  row builders for tables (:func:`provenance_rows`, :func:`target_rows`, :func:`breakdown_rows`,
-  :func:`variant_rows`, :func:`missing_rows`, :func:`compare_timings`). The file's schema has
-  changed between runs (``variants`` / ``variants_N63_W512``, ``breakdown`` as a list or as
-  ``breakdown_plain_tf32`` with a note), and some baseline rows are marked ``invalid`` or have no
-  timing: every reader here takes what exists and skips what does not.
-* the **launch table** of the kernels at a given shape (:func:`kernel_table`), computed from the
-  launch settings the wrappers use (``blaviz.ops.bla.triton.CONFIG`` and the padding helpers).
+  gpu``): :func:`load_bench`, :func:`state_figure` (time of a step against the state per head,
+  BLA beside flex-attention's sliding window and fla's GSA), :func:`launch_rows` (each launch of a
+  training step: time, registers, spills, programs per SM), and row builders for the appendix
+  (:func:`provenance_rows`, :func:`target_rows`, :func:`breakdown_rows`, :func:`missing_rows`).
+  Older files used other key names (``breakdown_plain_tf32`` with a note) and some baseline rows
+  are marked ``invalid`` or have no timing: every reader takes what exists and skips the rest.
+* the **launch table** of the kernels at a given shape (:func:`kernel_table`), from the launch
+  settings and padding rules the wrappers use.
 * an **emulation of tf32 operand rounding** in the scan over chunks (:func:`emulate_tf32`,
   :func:`scan_rounding_error`, :func:`rounding_figure`): why plain tf32 failed the bf16 bar.
 """
@@ -175,131 +174,120 @@ def breakdown_rows(bench: dict) -> tuple[list[tuple], str]:
     return rows, note
 
 
-def variant_rows(bench: dict) -> list[tuple]:
-    """The launch-setting sweep: ``(setting, T, fwd ms, fwd+bwd ms)``."""
-    var = bench.get("variants", bench.get("variants_N63_W512", []))
-    rows = []
-    for v in var:
-        if "fwd_ms" not in v:
-            continue
-        setting = ", ".join(f"{k}={v[k]}" for k in ("C", "out_warps", "bwd_warps", "scan_bd") if k in v)
-        rows.append((setting, v.get("T"), f"{v['fwd_ms']:.2f}", f"{v.get('fwdbwd_ms', float('nan')):.2f}"))
-    return rows
+# ----------------------------------------------------------------------------- speed at equal state
+#: registers of one streaming multiprocessor of an H100/H200 (32-bit registers)
+REGISTERS_PER_SM = 65536
 
 
-def compare_timings(stored: dict, fresh: dict) -> list[tuple]:
-    """BLA rows present in both files: ``(W, N, T, stored fwd, fresh fwd, stored fwd+bwd, fresh fwd+bwd)``."""
+def _state(op: str, row: dict, head_dim: int) -> int:
+    """Real numbers of state per head of a benchmark row (BLA_SPEC section 7)."""
+    size = {"bla": "N", "flex_swa": "W", "fla_gsa": "M"}[op]
+    return 2 * row[size] * head_dim
+
+
+def state_rows(bench: dict, seq_len: int = 8192, window: int = 512) -> list[dict]:
+    """The timed rows at one ``T``, each with its state per head and a label.
+
+    BLA at window ``window`` (its time does not depend on ``W``), every flex-attention window,
+    every fla GSA slot count. Returns dicts ``op, label, state, fwd_ms, fwdbwd_ms`` sorted by op
+    and state; a missing time is ``None``."""
+    d = bench.get("config", {}).get("D", 64)
     out = []
-    for r in bench_rows(fresh, "bla"):
-        match = bench_rows(stored, "bla", W=r.get("W"), N=r.get("N"), T=r.get("T"))
-        s = match[0] if match else {}
-
-        def fmt(row, key):
-            return f"{row[key]:.3f}" if _timed(row, key) else "-"
-        out.append((r.get("W"), r.get("N"), r.get("T"), fmt(s, "fwd_ms"), fmt(r, "fwd_ms"),
-                    fmt(s, "fwdbwd_ms"), fmt(r, "fwdbwd_ms")))
-    return out
+    for op, cfg, key in (("bla", dict(W=window), "N"), ("flex_swa", {}, "W"),
+                         ("fla_gsa", {}, "M")):
+        for r in bench_rows(bench, op, T=seq_len, **cfg):
+            out.append(dict(op=op, label=f"{key} = {r[key]}", state=_state(op, r, d),
+                            fwd_ms=r["fwd_ms"],
+                            fwdbwd_ms=r["fwdbwd_ms"] if _timed(r, "fwdbwd_ms") else None))
+    return sorted(out, key=lambda r: (list(OPS).index(r["op"]), r["state"]))
 
 
-# ----------------------------------------------------------------------------- timing figure
-def timing_layout(bench: dict | None = None) -> go.Figure:
-    """Two panels, forward and forward+backward, log-log; the legend above them."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+def state_figure(bench: dict, seq_len: int = 8192, window: int = 512) -> go.Figure:
+    """Time of one training-size step against the state per head, at one ``T``.
+
+    Two panels (forward; forward + backward), log-log, one marker per timed configuration, its
+    ``N``/``W``/``M`` written next to it. Points above each other hold the same state."""
+    rows = state_rows(bench, seq_len, window)
+    if not any(r["op"] == "bla" for r in rows):
+        raise ValueError(f"the benchmark file has no BLA rows at T = {seq_len}")
+    cfg = bench.get("config", {})
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("forward", "forward + backward"))
-    cfg = (bench or {}).get("config", {})
-    tokens, lengths = cfg.get("tokens"), cfg.get("lengths") or [2048, 8192, 32768]
-    xt = f"T (batch x T = {tokens:,} tokens)" if tokens else "sequence length T"
-    fig.update_xaxes(type="log", title_text=xt, tickvals=list(lengths),
-                     ticktext=[f"{t // 1024}k" if t >= 1024 else str(t) for t in lengths])
-    ticks = [0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
-    fig.update_yaxes(type="log", tickvals=ticks, ticktext=[f"{t:g}" for t in ticks])
-    fig.update_yaxes(title_text="ms per step (median)", row=1, col=1)
-    fig.update_layout(height=480, margin=dict(t=110, b=50, l=60, r=20),
-                      legend=dict(orientation="h", y=1.14, yanchor="bottom", x=0, xanchor="left"))
+    for op, (name, color, _) in OPS.items():
+        sel = [r for r in rows if r["op"] == op]
+        if not sel:
+            continue
+        if op == "bla":
+            name = f"{name}, W = {window}"
+        for col, key in ((1, "fwd_ms"), (2, "fwdbwd_ms")):
+            pts = [r for r in sel if r[key] is not None]
+            # labels alternate above and below the points, so neighbours never collide
+            where = ["top center" if i % 2 else "bottom center" for i in range(len(pts))]
+            fig.add_trace(go.Scatter(
+                x=[r["state"] for r in pts], y=compact([r[key] for r in pts], 4),
+                text=[r["label"] for r in pts], mode="lines+markers+text",
+                textposition=where, name=name, legendgroup=op, showlegend=col == 1,
+                line=dict(color=color, width=2 if op == "bla" else 1.5,
+                          dash="solid" if op == "bla" else "dot"),
+                marker=dict(color=color, size=8,
+                            symbol=_SYMBOLS[list(OPS).index(op) % len(_SYMBOLS)]),
+                hovertemplate=f"{name}, %{{text}}<br>state %{{x:,}} numbers per head"
+                              f"<br>%{{y:.2f}} ms<extra></extra>"), row=1, col=col)
+    tokens = cfg.get("tokens")
+    states = [r["state"] for r in rows]
+    span = [math.log10(min(states) / 1.8), math.log10(max(states) * 1.8)]  # room for labels
+    times = [r[k] for r in rows for k in ("fwd_ms", "fwdbwd_ms") if r[k] is not None]
+    fig.update_xaxes(type="log", range=span, title_text="state per head (real numbers)")
+    fig.update_yaxes(type="log", range=[math.log10(min(times) / 1.4),
+                                        math.log10(max(times) * 1.3)])
+    ytitle = "ms per step" + (f" ({tokens:,} tokens)" if tokens else "")
+    fig.update_yaxes(title_text=ytitle, row=1, col=1)
+    fig.update_layout(height=460, margin=dict(t=40, b=40, l=70, r=20),
+                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.22,
+                                  yanchor="top"))
     return fig
 
 
-def cfg_text(cfg: dict) -> str:
-    return ", ".join(f"{k} = {v}" for k, v in cfg.items())
+def programs_per_sm(n_regs: int, num_warps: int, registers: int = REGISTERS_PER_SM) -> int:
+    """How many programs of a kernel fit on one SM by registers alone: ``registers // (n_regs *
+    32 * num_warps)`` (a warp is 32 threads; shared memory and the other limits not counted)."""
+    return registers // (n_regs * 32 * num_warps)
 
 
-def timing_traces(bench: dict, resolution: int, windows=None) -> list:
-    """Traces of one slider step: BLA at ``N = resolution`` (one line per window ``W``), every
-    baseline that has valid rows, and the N=63 targets; for each, a forward and a forward+backward
-    trace (panels 1 and 2). Series without data are empty traces, so every step has the same
-    traces (one slider step per ``N``)."""
-    windows = _values(bench, "bla", "W") if windows is None else list(windows)
-    series = [("bla", dict(W=W, N=resolution), f"BLA W = {W}", i) for i, W in enumerate(windows)]
-    for op in ("flex_swa", "fla_gsa"):
-        key = "W" if op == "flex_swa" else "M"
-        for i, val in enumerate(_values(bench, op, key)):
-            if bench_rows(bench, op, **{key: val}):
-                series.append((op, {key: val}, f"{OPS[op][2]} {key} = {val}", i))
-    if bench_rows(bench, "cudnn_causal"):
-        series.append(("cudnn_causal", {}, OPS["cudnn_causal"][2], 0))
-    traces = []
-    for col, key in ((1, "fwd_ms"), (2, "fwdbwd_ms")):
-        axes = dict(xaxis="x" if col == 1 else "x2", yaxis="y" if col == 1 else "y2")
-        for op, cfg, name, i in series:
-            rows = [r for r in bench_rows(bench, op, **cfg) if _timed(r, key)]
-            traces.append(go.Scatter(
-                x=[r["T"] for r in rows], y=[r[key] for r in rows], name=name, legendgroup=name,
-                showlegend=col == 1, mode="lines+markers",
-                line=dict(color=OPS[op][1], dash=_DASHES[i % len(_DASHES)], width=2 if op == "bla" else 1.5),
-                marker=dict(symbol=_SYMBOLS[i % len(_SYMBOLS)], size=7),
-                hovertemplate=f"{OPS[op][0]}, {cfg_text(cfg)}<br>T = %{{x}}<br>%{{y:.3f}} ms<extra></extra>", **axes))
-        tgt = find_target(bench, "fwd_T8192" if col == 1 else "fwdbwd_T8192")
-        show = tgt is not None and resolution == 63
-        traces.append(go.Scatter(
-            x=[8192] if show else [], y=[tgt["target"]] if show else [], name="target (N = 63)",
-            legendgroup="target", showlegend=col == 1, mode="markers",
-            marker=dict(symbol="star", size=13, color="black"),
-            hovertemplate="target %{y} ms<extra></extra>", **axes))
-    return traces
+#: the launches of one training step, as the benchmark's breakdown names them
+LAUNCHES = {"fwd_scan_ms": ("forward scan", ("fwd_scan",)),
+            "fwd_out_store_p_ms": ("forward outputs", ("fwd_out_0_store_p", "fwd_out")),
+            "bwd_local_ms": ("backward, per chunk", ("bwd_local_1", "bwd_local_2",
+                                                     "bwd_local")),
+            "bwd_scan_ms": ("backward scan", ("bwd_scan",))}
 
 
-def timing_figure(bench: dict, resolutions=None, active: int = -1) -> go.Figure:
-    """Slider over ``N``: stored forward and forward+backward times against ``T``, with baselines."""
-    resolutions = _values(bench, "bla", "N") if resolutions is None else list(resolutions)
-    if not resolutions:
-        raise ValueError("the benchmark file has no BLA rows")
-    windows = _values(bench, "bla", "W")
-    steps = [(str(n), timing_traces(bench, n, windows)) for n in resolutions]
-    return slider_figure(steps, slider_label="N", layout=timing_layout(bench), active=active % len(steps))
+def launch_rows(bench: dict, seq_len: int = 8192) -> list[tuple]:
+    """One row per launch of a training step at ``T = seq_len``: ``(launch, ms, share of the
+    step, registers per thread, spilled registers, programs per SM by registers)``.
 
-
-# ----------------------------------------------------------------------------- decode figure
-def decode_figure(bench: dict) -> go.Figure:
-    """Bar chart of the stored decode latencies (one token per sequence, CUDA graph), with the target."""
-    rows = [r for r in bench.get("decode", []) if isinstance(r.get("us"), (int, float))]
-    if not rows:
-        raise ValueError("the benchmark file has no decode rows")
-    labels, values, text, colors = [], [], [], []
-    for r in rows:
-        if r.get("op") == "bla_decode":
-            labels.append(f"BLA N = {r.get('N')}")
-            colors.append(OPS["bla"][1])
-            bits = [f"{r['state_MiB']:.1f} MiB state" if "state_MiB" in r else "",
-                    f"{100 * r['frac_hbm']:.0f}% of copy bw" if "frac_hbm" in r else ""]
-            text.append("<br>".join(b for b in bits if b))
-        else:
-            name = "fla GSA" if "gsa" in str(r.get("op")) else str(r.get("op"))
-            labels.append(f"{name} M = {r['M']}" if "M" in r else name)
-            colors.append(OPS["fla_gsa"][1])
-            text.append("")
-        values.append(r["us"])
-    batch = rows[0].get("batch")
-    fig = go.Figure(go.Bar(x=labels, y=compact(values, 4), marker_color=colors, text=text,
-                           textposition="inside", insidetextanchor="end", textangle=0,
-                           hovertemplate="%{x}: %{y:.1f} µs<extra></extra>"))
-    tgt = find_target(bench, "decode_us")
-    if tgt is not None:
-        fig.add_hline(y=tgt["target"], line_dash="dash", line_color="black",
-                      annotation_text=f"target {tgt['target']:g} µs (N = 63)", annotation_position="top left")
-    fig.update_layout(height=360, margin=dict(t=40, b=40, l=60, r=20),
-                      yaxis=dict(title=f"µs per decoding step (batch {batch}, 16 heads)" if batch else "µs per step",
-                                 range=[0, 1.25 * max(values)]))
-    return fig
+    Registers and spills are what the compiler reported for the kernel the benchmark timed;
+    a launch made of two kernels shows both. ``programs per SM`` assumes the launch's warps
+    (``chosen_launch``: ``out_warps``, ``bwd_warps``, ``scan_warps``; 4 when not recorded)."""
+    bd = [r for r in bench.get("breakdown", []) if isinstance(r, dict) and r.get("T") == seq_len]
+    if not bd:
+        return []
+    r = bd[0]
+    kernels = r.get("kernels", {})
+    launch = bench.get("chosen_launch", {})
+    total = sum(r[k] for k in LAUNCHES if k in r)
+    rows = []
+    for key, (name, kernel_names) in LAUNCHES.items():
+        if key not in r:
+            continue
+        warps = launch.get("scan_warps" if "scan" in key else
+                           "out_warps" if key.startswith("fwd") else "bwd_warps", 4)
+        stats = [kernels[k] for k in kernel_names if k in kernels]
+        regs = " / ".join(str(s["n_regs"]) for s in stats) or "-"
+        spills = " / ".join(str(s["n_spills"]) for s in stats) or "-"
+        fit = " / ".join(str(programs_per_sm(s["n_regs"], warps)) for s in stats) or "-"
+        rows.append((name, f"{r[key]:.2f}", f"{100 * r[key] / total:.0f}%", regs, spills, fit))
+    return rows
 
 
 # ----------------------------------------------------------------------------- launch table
@@ -308,24 +296,24 @@ def kernel_table(batch: int, seq_len: int, heads: int, head_dim: int, resolution
     """One row per launch: ``(kernel, phase, grid, programs, tiles, reads, writes)`` at this shape
     (``NC = ceil(T / C)`` chunks, ``BD`` the scans' d-tile).
 
-    Grid and tile sizes come from the wrappers' own rules: ``CONFIG["scan_bd"]`` for the scans'
+    Grid and tile sizes come from the wrappers' own rules: ``DEFAULT_LAUNCH.scan_bd`` for the scans'
     d-tile, ``pow2_at_least_32`` for the padded frequency (``NP``) and slot (``SP``) sizes,
     ``pow2_at_least_16`` for head dims.
     """
-    from blaviz.ops.bla.triton import CONFIG
-    from blaviz.ops.bla.triton._consts import pow2_at_least_16, pow2_at_least_32
+    from blaviz.ops.bla.triton import DEFAULT_LAUNCH, pow2_at_least_16, pow2_at_least_32
 
     B, T, H, d, N, C = batch, seq_len, heads, head_dim, resolution, chunk_size
     S = N if num_slots is None else num_slots
     NP, SP, DP = pow2_at_least_32(N), pow2_at_least_32(S), pow2_at_least_16(d)
     NC = -(-T // C)
-    bd = CONFIG["scan_bd"]
+    bd = DEFAULT_LAUNCH.scan_bd
     tiles = 2 * (-(-d // bd))
     scan_grid = ("(B·H, 2⌈d/BD⌉)", (B * H, tiles))
     chunk_grid = ("(NC, B·H)", (NC, B * H))
     state = f"state [{NP}, {bd}], A [{NP}, {NP}], YM [{NP}, {C}], k or v [{C}, {bd}]"
-    chunk_tiles = f"[{C}, {DP}], [{C}, {NP}], [{C}, {SP}], [{C}, {C}]"
-    split = CONFIG.get("bwd_split", True)
+    chunk_tiles = (f"[C, d] = [{C}, {DP}], [C, N_P] = [{C}, {NP}], "
+                   f"[C, S_P] = [{C}, {SP}], [C, C] = [{C}, {C}]")
+    split = True                    # the backward is always two launches
     rows = [
         ("_fwd_scan_kernel", "forward 1: scan", scan_grid, state,
          "k, v (each once); A, YM; initial state", f"state entering every chunk [B, H, {NC}, {NP}, d] fp32; final state"),
@@ -367,7 +355,7 @@ def emulate_tf32(x: torch.Tensor, mode: str) -> torch.Tensor:
     tf32 first, as ``_rn_tf32`` in ``chunk_fwd`` does (``(bits + 0x1000) & ~0x1FFF``); ``"fp32"``:
     unchanged."""
     if mode == "rn":                  # the kernels' host-side rounding: one definition of the bit trick
-        from blaviz.ops.bla.triton._consts import round_tf32
+        from blaviz.ops.bla.triton import round_tf32
         return round_tf32(x.to(torch.float32)).to(torch.float64)
     bits = x.to(torch.float32).contiguous().view(torch.int32)
     if mode == "trunc":

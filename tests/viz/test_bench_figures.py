@@ -8,10 +8,10 @@ import torch
 
 from blaviz.ops.bla.triton.chunk_fwd import _rn_tf32  # sets TRITON_INTERPRET=1 first when there is no CUDA
 from blaviz.viz import figure_html
-from blaviz.viz.bench import (DEFAULT_PATH, breakdown_rows, compare_timings, decode_figure, emulate_tf32,
-                              find_target, kernel_table, load_bench, missing_rows, provenance_rows,
-                              rounding_figure, rounding_traces, scan_rounding_error, target_rows,
-                              timing_figure, timing_traces, variant_rows)
+from blaviz.viz.bench import (DEFAULT_PATH, breakdown_rows, emulate_tf32, find_target, kernel_table,
+                              launch_rows, load_bench, missing_rows, programs_per_sm, provenance_rows,
+                              rounding_figure, rounding_traces, scan_rounding_error, state_figure,
+                              state_rows, target_rows)
 
 MAX_HTML = 1_000_000   # bytes per figure on a page
 
@@ -71,12 +71,10 @@ def test_load_bench_missing_file_is_empty(tmp_path):
 def test_tables_read_both_schemas(bench):
     rows, note = breakdown_rows(bench)
     assert note == "plain tf32" and rows == [(8192, 8, "0.40", "1.70", "5.30", "0.90", "8.30")]
-    assert [r[0] for r in variant_rows(bench)] == ["C=64, out_warps=4, bwd_warps=4", "C=64, scan_bd=16"]
     # the schema blaviz.bench.gpu writes: plain lists under "breakdown" and "variants"
     new = dict(breakdown=bench["breakdown_plain_tf32"]["rows"], variants=bench["variants_N63_W512"])
     assert breakdown_rows(new) == (rows, "")
-    assert variant_rows(new) == variant_rows(bench)
-    assert breakdown_rows({}) == ([], "") and variant_rows({}) == []
+    assert breakdown_rows({}) == ([], "")
     # a run that timed the output kernel storing the slot weights (as training runs it) sums that one
     split = [dict(bench["breakdown_plain_tf32"]["rows"][0], fwd_out_store_p_ms=1.5)]
     assert breakdown_rows(dict(breakdown=split))[0] == [(8192, 8, "0.40", "1.50", "5.30", "0.90", "8.10")]
@@ -104,82 +102,70 @@ def test_missing_rows_says_what_failed(bench):
     assert missing["time flex_swa {'W': 512} T=32768"] == "OutOfMemoryError: CUDA out of memory."
 
 
-def test_compare_timings(bench):
-    fresh = dict(rows=[_row("bla", 8192, 1.5, 5.0, W=512, N=63), _row("bla", 4096, 1.0, W=512, N=63)])
-    rows = compare_timings(bench, fresh)
-    assert rows[0] == (512, 63, 4096, "-", "1.000", "-", "-")
-    assert rows[1] == (512, 63, 8192, "2.630", "1.500", "16.300", "5.000")
-
-
 # ----------------------------------------------------------------------------- figures
-def test_timing_figure_slider_over_resolution(bench):
-    fig = timing_figure(bench)
-    steps = fig.layout.sliders[0].steps
-    assert [s.label for s in steps] == ["15", "63"] and fig.layout.sliders[0].active == 1
-    per_step = len(fig.data) // 2
-    # BLA at W=128, 512; flex W=512 (W=2048 has no valid row); cuDNN; target -> 5 series x 2 panels
-    assert per_step == 10
-    shown = _visible(fig, 1)
-    names = [tr.name for tr in shown[:5]]
-    assert names[:2] == ["BLA W = 128", "BLA W = 512"]
-    assert "N = 63" in shown[0].hovertemplate
-    flex = next(tr for tr in shown if tr.name.startswith("flex") and tr.yaxis == "y")
-    assert list(flex.x) == [2048, 8192]                                       # invalid T=32768 left out
-    cudnn_fb = next(tr for tr in shown if tr.name.startswith("cuDNN") and tr.yaxis == "y2")
-    assert list(cudnn_fb.x) == [2048]                                         # no fwd+bwd at T=8192
-    star = [tr for tr in shown if tr.name.startswith("target")]
-    assert [list(tr.y) for tr in star] == [[1.2], [4.3]]
-    assert all(len(tr.x) == 0 for tr in _visible(fig, 0) if tr.name.startswith("target"))  # N=15: no star
-    bla = shown[1]
-    assert np.allclose(bla.y, [2.63, 2.63, 2.63], rtol=1e-4)
-    assert len(figure_html(fig)) < MAX_HTML
-
-
-def test_timing_traces_same_count_for_missing_resolution(bench):
-    assert len(timing_traces(bench, 31)) == len(timing_traces(bench, 63))    # empty BLA traces for N=31
-    with pytest.raises(ValueError, match="no BLA rows"):
-        timing_figure(dict(rows=[]))
-
-
-def test_decode_figure(bench):
-    fig = decode_figure(bench)
-    bar = fig.data[0]
-    assert list(bar.x) == ["BLA N = 15", "BLA N = 63", "fla GSA M = 64"]       # the row without "us" skipped
-    assert np.allclose(bar.y, [15.7, 31.8, 23.7])
-    assert "31.5 MiB" in bar.text[1] and "49%" in bar.text[1] and bar.text[2] == ""
-    assert fig.layout.shapes[0].y0 == 20.0                                     # the target line
-    with pytest.raises(ValueError, match="no decode rows"):
-        decode_figure({})
-
-
 def test_stored_file_builds_every_figure():
     bench = load_bench(DEFAULT_PATH)
     if not bench:
         pytest.skip("no stored results/bench/h200.json")
-    fig = timing_figure(bench)
-    assert len(fig.layout.sliders[0].steps) == len({r["N"] for r in bench["rows"] if r["op"] == "bla"})
+    fig = state_figure(bench)
     for tr in fig.data:                                  # nothing invalid reaches the figure
-        assert all(np.isfinite(np.asarray(tr.y, dtype=float)))
+        assert len(tr.y) and all(np.isfinite(np.asarray(tr.y, dtype=float)))
     assert len(figure_html(fig)) < MAX_HTML
-    assert len(figure_html(decode_figure(bench))) < MAX_HTML
-    assert target_rows(bench) and missing_rows(bench) and provenance_rows(bench)
+    assert launch_rows(bench, 8192) and target_rows(bench) and provenance_rows(bench)
+
+
+
+def test_state_rows_and_figure(bench):
+    bench = dict(bench, rows=bench["rows"] + [_row("fla_gsa", 8192, 2.6, 7.2, M=16)])
+    rows = state_rows(bench, seq_len=8192, window=512)
+    # BLA at W=512 only (its time does not depend on W), valid flex rows, GSA; state = 2 x size x d
+    assert [(r["op"], r["label"], r["state"]) for r in rows] == [
+        ("bla", "N = 15", 2 * 15 * 64), ("bla", "N = 63", 2 * 63 * 64),
+        ("flex_swa", "W = 512", 2 * 512 * 64), ("fla_gsa", "M = 16", 2 * 16 * 64)]
+    fig = state_figure(bench)
+    names = {tr.name for tr in fig.data}
+    assert names == {"BLA (Triton), W = 512", "flex-attention SWA", "fla GSA"}
+    assert len(fig.data) == 6 and fig.layout.legend.y < 0                  # two panels; legend below
+    fwd = {tr.name: list(tr.y) for tr in fig.data if tr.xaxis == "x"}
+    assert np.allclose(fwd["BLA (Triton), W = 512"], [2.15, 2.63], rtol=1e-3)
+    bla = next(tr for tr in fig.data if tr.name.startswith("BLA"))
+    assert list(bla.textposition) == ["bottom center", "top center"]      # neighbours never collide
+    cudnn = dict(bench, rows=[r for r in bench["rows"] if r["op"] != "bla"])
+    with pytest.raises(ValueError, match="no BLA rows"):
+        state_figure(cudnn)
+
+
+def test_programs_per_sm():
+    assert programs_per_sm(255, 4) == 2 and programs_per_sm(128, 4) == 4 and programs_per_sm(255, 8) == 1
+    assert programs_per_sm(32, 1, registers=1024) == 1
+
+
+def test_launch_rows_reads_times_and_registers():
+    bd = dict(T=8192, B=8, fwd_scan_ms=0.5, fwd_out_store_p_ms=2.0, bwd_local_ms=2.5, bwd_scan_ms=1.0,
+              kernels=dict(fwd_scan=dict(n_regs=128, n_spills=0), fwd_out_0_store_p=dict(n_regs=255, n_spills=80),
+                           bwd_local_1=dict(n_regs=255, n_spills=90), bwd_local_2=dict(n_regs=200, n_spills=0)))
+    rows = launch_rows(dict(breakdown=[bd], chosen_launch=dict(out_warps=8)), 8192)
+    assert rows[0] == ("forward scan", "0.50", "8%", "128", "0", "4")
+    assert rows[1] == ("forward outputs", "2.00", "33%", "255", "80", "1")       # 8 warps recorded
+    assert rows[2][3:] == ("255 / 200", "90 / 0", "2 / 2")
+    assert rows[3] == ("backward scan", "1.00", "17%", "-", "-", "-")             # no record: dashes
+    assert launch_rows(dict(breakdown=[bd]), 2048) == [] and launch_rows({}) == []
 
 
 # ----------------------------------------------------------------------------- launch table
 def test_kernel_table_counts_programs(monkeypatch):
-    from blaviz.ops.bla.triton import CONFIG
+    from blaviz.ops.bla.triton import DEFAULT_LAUNCH
     rows = kernel_table(batch=8, seq_len=8192, heads=16, head_dim=64, resolution=63, chunk_size=64)
     by = {r[0]: r for r in rows}
     scan = by["`_fwd_scan_kernel`"]
-    tiles = 2 * (-(-64 // CONFIG["scan_bd"]))
+    tiles = 2 * (-(-64 // DEFAULT_LAUNCH.scan_bd))
     assert scan[2].endswith(f"= (128, {tiles})") and scan[3] == f"{128 * tiles:,}"
     assert by["`_fwd_out_kernel`"][3] == "16,384"                               # 128 chunks x 128 (batch, head)
     assert by["`_decode_kernel`"][3] == "128"
     assert "[64, 64]" in by["`_fwd_out_kernel`"][4]                             # N = 63 pads to 64
     assert "[32, " in kernel_table(1, 100, 1, 16, 15, chunk_size=16)[0][4]     # N = 15 pads to 32
-    monkeypatch.setitem(CONFIG, "bwd_split", False)
     names = [r[0] for r in kernel_table(1, 100, 1, 16, 15, chunk_size=16)]
-    assert "`_bwd_local_kernel (PART 0)`" in names and len(names) == 5
+    assert "`_bwd_local_kernel (PART 2)`" in names and len(names) == 6
 
 
 # ----------------------------------------------------------------------------- tf32 rounding
