@@ -11,6 +11,7 @@ from blaviz.dirichlet import chunk_matrices, dirichlet_kernel
 from .figures import compact, slider_figure
 
 CHUNK_SIZES = (8, 16, 32, 64, 128, 256)
+_HOVER = "δ = %{y}, i = %{x}: %{z:.3g}<extra></extra>"
 
 
 def chunk_matrix_traces(window: int, resolution: int, chunk_size: int) -> list:
@@ -19,20 +20,24 @@ def chunk_matrix_traces(window: int, resolution: int, chunk_size: int) -> list:
     C = chunk_size
     idx = torch.arange(C, dtype=torch.float64)
     dfac = torch.tril(dirichlet_kernel(idx[:, None] - idx[None, :], resolution, window))
-    common = dict(colorscale="RdBu", zmid=0, showscale=False)
+    common = dict(colorscale="RdBu", zmid=0, showscale=True)
+    bar = dict(thickness=12, len=0.9, y=0.5, yanchor="middle")     # one colorbar per panel
     return [
-        go.Heatmap(z=compact(m.erase_inv.numpy()), xaxis="x", yaxis="y", name="Minv", **common),
-        go.Heatmap(z=compact(dfac.numpy()), xaxis="x2", yaxis="y2", name="D_N(delta - i)", **common),
+        go.Heatmap(z=compact(m.erase_inv.numpy()), xaxis="x", yaxis="y", name="Minv",
+                   colorbar=dict(bar, x=0.43), hovertemplate=_HOVER, **common),
+        go.Heatmap(z=compact(dfac.numpy()), xaxis="x2", yaxis="y2", name="D_N(delta - i)",
+                   colorbar=dict(bar, x=1.0), hovertemplate=_HOVER, **common),
     ]
 
 
 def chunk_matrix_layout(chunk_size: int) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
-        "erasure correction (I + L_C)^-1", "intra-chunk read D_N(delta - i), slot 0"))
-    fig.update_yaxes(autorange="reversed", title_text="delta (query offset)", row=1, col=1)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.16, subplot_titles=(
+        r"$\text{erasure correction } (I + L_C)^{-1}$",
+        r"$\text{slot 0 read inside the chunk } D_N(\delta - i)$"))
+    fig.update_yaxes(autorange="reversed", title_text=r"$\text{query offset } \delta$", row=1, col=1)
     fig.update_yaxes(autorange="reversed", row=1, col=2)
-    fig.update_xaxes(title_text="i (key offset)")
-    fig.update_layout(height=380, margin=dict(t=60, b=40, l=60, r=20))
+    fig.update_xaxes(title_text=r"$\text{key offset } i$")
+    fig.update_layout(height=400, margin=dict(t=60, b=50, l=60, r=20))
     return fig
 
 
@@ -61,9 +66,10 @@ def cost_traces(resolution: int, head_dim: int = 64, window: int = 512, seq_len:
     return traces
 
 
-COST_LAYOUT = dict(height=380, xaxis=dict(type="log", title="chunk size C"),
+COST_LAYOUT = dict(height=440, xaxis=dict(type="log", title=r"$\text{chunk size } C$"),
                    yaxis=dict(type="log", title="matmul FLOPs per token and head"),
-                   margin=dict(t=30, b=50, l=70, r=20), legend=dict(x=1.02, y=1))
+                   margin=dict(t=30, b=50, l=70, r=20),
+                   legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"))
 
 
 def cost_figure(resolutions=(15, 31, 63, 127), active: int = 2, **kwargs) -> go.Figure:

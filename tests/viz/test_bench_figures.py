@@ -216,3 +216,15 @@ def test_rounding_figure_and_traces():
     traces = rounding_traces(64, 15, chunk_size=16, head_dim=16, num_chunks=10)
     assert [len(t.x) for t in traces] == [10, 10, 10] and "bias" in traces[0].name
     assert len(figure_html(fig)) < MAX_HTML
+
+
+# ----------------------------------------------------------------------------- chapter 6's figures
+def test_chunk_matrix_figure_has_colorbars_and_math_titles():
+    from blaviz.viz.chunked import COST_LAYOUT, chunk_matrix_figure
+    fig = chunk_matrix_figure(window=16, resolutions=(3, 16), chunk_size=8, active=0)
+    bars = [tr.colorbar.x for tr in fig.data if tr.showscale]
+    assert len(bars) == len(fig.data) and len(set(bars)) == 2           # one colorbar per panel
+    titles = [a.text for a in fig.layout.annotations]
+    assert all(t.startswith("$") and t.endswith("$") for t in titles)  # rendered as math
+    assert "(I + L_C)^{-1}" in titles[0]
+    assert COST_LAYOUT["legend"]["y"] < 0                                # legend below the plot
