@@ -102,6 +102,15 @@ TASK.add_preset(Preset(
           "without MLPs, one head of width d_model, 4 learning rates up to 3.2e-2"),
 ))
 
+# zoology_controls: the positive controls of one GPU call (d_model 64, two learning rates),
+# then BLA against SWA at about the same state (2 * 63 * 64 vs 2 * 64 * 64).
+TASK.add_preset(replace(
+    PRESETS["zoology"], name="zoology_controls", widths=(64,), lrs=(3.2e-3, 1e-2),
+    grid=(("linear", {}), ("gla", {}), ("gsa", {"num_slots": 64}), ("swa", {"window": 64}),
+          ("bla", {"window": 128, "resolution": 63})),
+    note="zoology regime, d_model 64: do the literature's mixers come off the floor here?",
+))
+
 # zoology_ci: the same model pattern and metrics on a CPU in seconds (not the regime's sizes).
 _CI_DATA = MQARData(train_configs=((64, 4),), train_counts=(6_000,), test_slices=((64, 4),),
                     pooled_slices=((64, 4),), n_test=128, n_val=64)
@@ -139,4 +148,12 @@ TASK.add_preset(replace(
           ("bla_exact_erasure", {"window": 32, "resolution": 15}),
           ("swa_bla_hybrid", {"swa_window": 4, "window": 32, "resolution": 11})),
     note="CPU smoke preset of the variants: zoology_ci's data and recipe, d_model 32",
+))
+# beyond_cpu: the variants at CPU size, long enough to learn the one (64, 4) slice (what chapter 10
+# shows as CPU-size runs; the regime's runs are the GPU preset beyond).
+TASK.add_preset(replace(
+    PRESETS["beyond_ci"], name="beyond_cpu",
+    data=replace(_CI_DATA, train_counts=(24_000,), n_test=256, n_val=128),
+    train=dict(_TRAIN, batch_size=64, epochs=None, max_steps=800, eval_every=100),
+    note="CPU-size variants: d_model 32, one (64, 4) slice, 800 steps of batch 64, lr 1e-2",
 ))
