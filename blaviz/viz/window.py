@@ -29,6 +29,17 @@ from blaviz.analysis.weights import (resolution_grid, spectral_radius, transitio
 
 from .figures import compact, slider_figure
 
+#: steps of a precomputed slider over N (every other odd N at W = 64): the page stays light
+SLIDER_STEPS = 17
+
+
+def _slider_grid(window: int, active: int) -> list[int]:
+    """:func:`resolution_grid` thinned to :data:`SLIDER_STEPS`, keeping ``active`` when valid."""
+    grid = resolution_grid(window, max_steps=SLIDER_STEPS)
+    if active in resolution_grid(window) and active not in grid:
+        grid = sorted({*grid, active})
+    return grid
+
 __all__ = ["spectrum_layout", "spectrum_curve", "spectrum_traces", "spectrum_figure",
            "spectrum_slider_figure", "impulse_layout", "leakage_curve", "impulse_traces",
            "impulse_figure", "impulse_slider_figure", "leaving_layout", "leaving_traces",
@@ -135,7 +146,7 @@ def spectrum_slider_figure(window: int = 64, resolutions: Sequence[int] | None =
                            active: int = 9) -> go.Figure:
     """The eigenvalue figure with a static slider over ``N`` (default: every odd ``N < W`` and ``W``)."""
     W = int(window)
-    Ns = list(resolution_grid(W)) if resolutions is None else [int(n) for n in resolutions]
+    Ns = _slider_grid(W, active) if resolutions is None else [int(n) for n in resolutions]
     curve = spectrum_curve(W, Ns)
     steps = [(str(N), spectrum_traces(W, N, curve=curve), {"title.text": _spectrum_title(W, N, rho)})
              for N, rho in zip(*curve)]
@@ -229,10 +240,10 @@ def impulse_figure(window: int = 64, resolution: int = 9, lag: float = 16, *,
 
 def impulse_slider_figure(window: int = 64, lag: float = 16, resolutions: Sequence[int] | None = None,
                           *, active: int = 9) -> go.Figure:
-    """The impulse-response figure with a static slider over ``N`` (default: every odd ``N < W``
-    and ``N = W``)."""
+    """The impulse-response figure with a static slider over ``N`` (default: the odd ``N < W``
+    and ``N = W``, thinned to :data:`SLIDER_STEPS`)."""
     W = int(window)
-    Ns = list(resolution_grid(W)) if resolutions is None else [int(n) for n in resolutions]
+    Ns = _slider_grid(W, active) if resolutions is None else [int(n) for n in resolutions]
     curve = leakage_curve(W, lag, Ns)
     steps = [(str(N), impulse_traces(W, N, lag, curve=curve),
               {"title.text": _impulse_title(W, N, lag, out, inside)})
@@ -269,7 +280,7 @@ def leaving_traces(x: torch.Tensor, window: int, resolution: int) -> list:
     sdft = leaving_estimates(sliding_dft(x, W, N), W, N)
     bla = leaving_estimates(erasing_states(x, W, N), W, N)
     return [
-        go.Scatter(x=t, y=_np(leaving), mode="markers", marker=dict(color="black", size=4),
+        go.Scatter(x=t, y=_np(leaving), mode="markers", marker=dict(color="#b279a2", size=4),
                    name="x<sub>t-W</sub> (leaving)"),
         go.Scatter(x=t, y=_np(newest), mode="lines", line=dict(color="#ff7f0e", width=1, dash="dot"),
                    name="x<sub>t-1</sub> (newest)"),
