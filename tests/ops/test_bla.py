@@ -10,7 +10,7 @@ from torch.utils._pytree import tree_leaves
 from blaviz import dirichlet as d
 from blaviz.ops.bla import (BLAState, bla_attention, bla_attention_weights, bla_chunk, bla_parallel,
                             bla_recurrent, bla_step)
-from blaviz.testing import assert_close_rms, rel_rms
+from blaviz.testing import assert_close_rms, assert_close_to_reference, rel_rms
 
 
 def rand(B, T, H, D, Dv=None, dtype=torch.float64, scale=1.0):
@@ -163,6 +163,25 @@ def test_low_precision_against_float64(impl, dtype, tol):
     assert o.dtype == dtype
     assert st.key_freq.dtype == torch.float32
     assert_close_rms(o, want, tol)
+
+
+@pytest.mark.parametrize("impl", ["parallel", "chunk"])
+def test_float32_forward_and_backward_against_float64_recurrent(impl):
+    """Outputs, final state and the gradients of q, k, v and the initial state, float32 against
+    the float64 definition; odd T, odd head dims, a short last chunk."""
+    q, k, v = rand(1, 37, 2, 9, Dv=11)
+    F0, G0 = 0.3 * torch.randn(1, 2, 5, 9, dtype=torch.float64), 0.3 * torch.randn(1, 2, 5, 11, dtype=torch.float64)
+
+    def run(impl):
+        def f(q, k, v, F0, G0):
+            o, st = bla_attention(q, k, v, 16, 5, num_slots=7, impl=impl, chunk_size=8,
+                                  initial_state=BLAState(F0, G0, 2), output_final_state=True)
+            return o, st
+        return f
+
+    errs = assert_close_to_reference(run(impl), [x.float() for x in (q, k, v, F0, G0)], run("recurrent"),
+                                     tol=1e-5, names=["q", "k", "v", "F0", "G0"])
+    assert len(errs) == 8                      # o, F, G and five gradients
 
 
 @pytest.mark.parametrize("impl,W,N,S", [
