@@ -10,8 +10,9 @@ free-slider figure (``div.blaviz-free``, written by :mod:`blaviz.viz.free`), set
 are no step of any precomputed slider through its number boxes (one through the range
 sliders), waits until the module has redrawn (``data-state``), and compares the drawn trace data
 (``div.data[i].x/.y/.z``) with blaviz's float64 numbers to 1e-6. It also types a value that is
-not allowed and expects the module to show the allowed one and say so. Returns a list of error
-strings (empty when everything matches).
+not allowed and expects the module to show the allowed one and say so, and taps the W slider on
+a 390 px touch screen (a second browser context). Returns a list of error strings (empty when
+everything matches).
 
 Run alone on a built site (serves it, takes screenshots at 1280 and 390 px)::
 
@@ -146,6 +147,39 @@ def check_free_sliders(page, base_url: str, *, timeout_ms: int = 30_000) -> list
         if got["boxes"] != [str(W), str(N)] or "not allowed" not in got["note"]:
             errors.append(f"{rel}: typing N = {N + 1} for W = {W} shows boxes {got['boxes']} and the "
                           f"note {got['note']!r} (want N = {N} and a note saying why)")
+    errors += check_touch(page.context.browser, base_url, timeout_ms=timeout_ms)
+    return errors
+
+
+def check_touch(browser, base_url: str, *, timeout_ms: int = 30_000) -> list[str]:
+    """On a 390 px touch screen: a tap on the W slider moves it and redraws; nothing is wider
+    than the screen; the slider takes the whole line (at least 300 px: fine steps by touch)."""
+    errors = []
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        for kind, rel in PAGES.items():
+            page.goto(base_url + rel, wait_until="load", timeout=timeout_ms)
+            root = page.locator(f"div.blaviz-free[data-blaviz-free='{kind}']").first
+            page.wait_for_function("r => !!r.dataset.state", arg=root.element_handle(), timeout=timeout_ms)
+            before = root.get_attribute("data-state")
+            rng = root.locator("input[type=range][data-param=W]")
+            rng.scroll_into_view_if_needed()
+            box = rng.bounding_box()
+            if box is None or box["width"] < 300:
+                errors.append(f"{rel} at 390 px: the W slider is {box and round(box['width'])} px wide (< 300)")
+                continue
+            page.touchscreen.tap(box["x"] + 0.85 * box["width"], box["y"] + box["height"] / 2)
+            try:
+                page.wait_for_function("([r, s]) => r.dataset.state !== s", arg=[root.element_handle(), before],
+                                       timeout=timeout_ms)
+            except Exception:
+                errors.append(f"{rel} at 390 px: tapping the W slider did not redraw (state {before})")
+            width = page.evaluate("Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)")
+            if width > 390:
+                errors.append(f"{rel} at 390 px: the page is {width} px wide")
+    finally:
+        context.close()
     return errors
 
 

@@ -13,15 +13,20 @@ import { resolutionGrid, validResolution } from "./math.js";
 
 const STYLE_ID = "blaviz-free-style";
 const CSS = `
-.blaviz-free-controls { display: grid; grid-template-columns: max-content minmax(6rem, 1fr) 5rem;
-  gap: .35rem .75rem; align-items: center; margin: .25rem 0 1.25rem; max-width: 44rem;
-  color: var(--pst-color-text-base, inherit); }
-.blaviz-free-controls label { white-space: nowrap; }
-.blaviz-free-controls input[type=range] { width: 100%; min-height: 2.25rem; margin: 0;
+.blaviz-free-controls { display: flex; flex-direction: column; gap: .35rem; margin: .25rem 0 1.25rem;
+  max-width: 44rem; color: var(--pst-color-text-base, inherit); }
+.blaviz-free-row { display: flex; flex-wrap: wrap; align-items: center; gap: .35rem .75rem; }
+.blaviz-free-row label { min-width: 7.5rem; white-space: nowrap; }
+.blaviz-free-row input[type=range] { flex: 1 1 10rem; min-height: 2.25rem; margin: 0;
   touch-action: manipulation; accent-color: #1f77b4; }
-.blaviz-free-controls input[type=number] { width: 100%; min-height: 2.25rem; font-size: 1rem;
-  box-sizing: border-box; padding: .15rem .35rem; }
-.blaviz-free-note { grid-column: 1 / -1; margin: 0; font-size: .85rem; opacity: .8; }
+.blaviz-free-row input[type=number] { flex: 0 0 5rem; width: 5rem; min-height: 2.25rem;
+  font-size: 1rem; box-sizing: border-box; padding: .15rem .35rem; }
+/* a phone: the slider takes a whole line under its label and box (finer steps by touch) */
+@media (max-width: 600px) {
+  .blaviz-free-row label { flex: 1 1 auto; min-width: 0; }
+  .blaviz-free-row input[type=range] { order: 3; flex-basis: 100%; }
+}
+.blaviz-free-note { margin: 0; font-size: .85rem; opacity: .8; }
 .blaviz-free-note.blaviz-free-warn { opacity: 1; color: var(--pst-color-warning, #b35900); }
 `;
 
@@ -178,7 +183,12 @@ export async function mount(root) {
     draw();
   }
   for (const c of spec.controls) ui[c.name] = control(root, c, onChange);
-  for (const c of spec.controls) panel.append(ui[c.name].label, ui[c.name].range, ui[c.name].box);
+  for (const c of spec.controls) {
+    const row = document.createElement("div");
+    row.className = "blaviz-free-row";
+    row.append(ui[c.name].label, ui[c.name].range, ui[c.name].box);
+    panel.append(row);
+  }
   panel.append(note);
   say("");
   root.appendChild(panel);
