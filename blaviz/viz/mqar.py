@@ -25,7 +25,7 @@ __all__ = [
     "ROLE_COLORS", "example_roles", "example_table",
     "STATE_FORMULAS", "state_formula_rows",
     "query_distances", "window_coverage",
-    "provenance", "provenance_label",
+    "provenance", "provenance_label", "runs_label",
     "MIXER_LABELS", "accuracy_state_traces", "accuracy_state_layout", "accuracy_state_figure",
     "per_slice_figure", "training_curve_figure",
 ]
@@ -220,6 +220,13 @@ def provenance(records: Sequence[dict]) -> dict:
             "torch": sorted({str(r.get("torch_version")) for r in records})}
 
 
+def runs_label(records: Sequence[dict]) -> str:
+    """``"27 complete runs on NVIDIA H200"``: a figure's subtitle (commits and dates belong to the
+    appendix that says how each results file was made, not to a figure)."""
+    p = provenance(records)
+    return f"{p['n_runs']} complete runs on {', '.join(p['gpus'])}"
+
+
 def provenance_label(records: Sequence[dict]) -> str:
     """``"stored runs: NVIDIA H200, 2026-11-28, commits 8717e84+dirty, 260444b (27 complete runs)"``."""
     p = provenance(records)
@@ -309,8 +316,8 @@ def _short(v: int) -> str:
 
 def accuracy_state_layout(title: str, *, subtitle: str = "", threshold: float | None = 0.5,
                           height: int = 460) -> dict:
-    """Log-state x axis, accuracy y axis, an optional dotted threshold line, and a subtitle (the
-    provenance of the stored runs)."""
+    """Log-state x axis, accuracy y axis, an optional dotted threshold line, a subtitle, and the
+    legend below the plot."""
     text = title + (f"<br><sup>{html.escape(subtitle)}</sup>" if subtitle else "")
     shapes = []
     if threshold is not None:
@@ -321,8 +328,8 @@ def accuracy_state_layout(title: str, *, subtitle: str = "", threshold: float | 
         xaxis=dict(type="log", title="state per layer (real numbers, log scale)",
                    tickvals=_STATE_TICKS, ticktext=[_short(v) for v in _STATE_TICKS]),
         yaxis=dict(title="test accuracy", range=[-0.03, 1.1]),
-        legend=dict(x=0.01, y=0.99, xanchor="left", yanchor="top", font=dict(size=11),
-                    bgcolor="rgba(255,255,255,0.75)"),
+        # below the plot, never over the data (on a phone as on a desktop)
+        legend=dict(orientation="h", x=0, xanchor="left", y=-0.18, yanchor="top", font=dict(size=11)),
         margin=dict(l=60, r=20, t=70, b=50),
         hovermode="closest",
     )
@@ -350,8 +357,8 @@ def accuracy_state_figure(rows: Sequence[dict], *, metric: str | None = None, re
     name = "pooled" if metric in (None, "pooled") else f"slice {metric}"
     fig = go.Figure(data=accuracy_state_traces(rows, metric=metric, coverage=coverage, d_model=d_model))
     fig.update_layout(accuracy_state_layout(f"MQAR accuracy ({name}) against state",
-                                            subtitle=provenance_label(records) if records else "",
-                                            threshold=threshold))
+                                            subtitle=runs_label(records) if records else "",
+                                            threshold=threshold, height=560))
     return fig
 
 
@@ -365,7 +372,7 @@ def per_slice_figure(rows: Sequence[dict], *, records: Sequence[dict] = (), slic
     if coverage_windows and records:
         r0 = records[0]
         states, cov = _coverage_curve(r0["data"], r0["head_dim"], r0["num_heads"], coverage_windows)
-    sub = html.escape(provenance_label(records)) if records else ""
+    sub = html.escape(runs_label(records)) if records else ""
     steps = []
     for s in slices:
         traces = accuracy_state_traces(rows, metric=s, coverage=None if cov is None else (states, cov[s]),
@@ -373,8 +380,9 @@ def per_slice_figure(rows: Sequence[dict], *, records: Sequence[dict] = (), slic
         title = f"MQAR accuracy on slice {s} (sequence length x pairs) against state" + (
             f"<br><sup>{sub}</sup>" if sub else "")
         steps.append((s, traces, {"title.text": title}))
-    layout = accuracy_state_layout("", threshold=threshold, height=500)
+    layout = accuracy_state_layout("", threshold=threshold, height=620)
     layout["margin"] = dict(l=60, r=20, t=70, b=40)
+    layout["legend"]["y"] = -0.42          # below the slider
     return slider_figure(steps, slider_label="test slice", layout=layout, active=active)
 
 

@@ -240,6 +240,11 @@ def sweep_series(rows: Sequence[dict]) -> dict[str, list[dict]]:
     return series
 
 
+#: line styles of reference lines (n-gram baselines, guesses): each its own dash and grey
+REFERENCE_STYLES = (dict(dash="dot", color="#555555"), dict(dash="dash", color="#8c6d31"),
+                    dict(dash="dashdot", color="#7f7f7f"), dict(dash="longdash", color="#393b79"))
+
+
 def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
                        title: str | None = None) -> go.Figure:
     """Validity accuracy (left) and TV distance (right) against state per layer (log x), one line per
@@ -263,14 +268,15 @@ def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
                 line=dict(color=color, width=3 if mixer in ("bla", "swa") else 1.5, dash=dash),
                 marker=dict(size=8 if mixer in ("bla", "swa") else 6), text=text,
                 hovertemplate="%{text}<br>state %{x:,}<br>" + key + " %{y:.3f}<extra></extra>"), row=1, col=col)
-    for name, ref in (references or {}).items():
+    for i, (name, ref) in enumerate((references or {}).items()):
+        style = REFERENCE_STYLES[i % len(REFERENCE_STYLES)]       # distinct lines for distinct references
         for col, key in ((1, "validity"), (2, "tv")):
             v = ref.get(key)
             if v is None or not math.isfinite(v):
                 continue
-            fig.add_hline(y=float(v), line=dict(dash="dot", color="#999"), row=1, col=col,
+            fig.add_hline(y=float(v), line=dict(width=1.3, **style), row=1, col=col,
                           annotation_text=name, annotation_position="bottom right",
-                          annotation_font=dict(size=10, color="#666"))
+                          annotation_font=dict(size=10, color=style["color"]))
     fig.update_xaxes(type="log", title_text="state per layer (real numbers)")
     fig.update_yaxes(range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(range=[0, 1.0], row=1, col=2)
@@ -312,10 +318,11 @@ def position_figure(records: Sequence[dict], *, references: dict | None = None) 
         slices = list(rec["per_slice"])
         fig.add_trace(go.Bar(x=slices, y=compact([rec["per_slice"][s] for s in slices]),
                              name=_mixer_label(rec["mixer"]), marker_color=MIXER_COLORS.get(rec["mixer"])))
-    for name, ref in (references or {}).items():
+    for i, (name, ref) in enumerate((references or {}).items()):
         slices = list(ref)
         fig.add_trace(go.Scatter(x=slices, y=compact([ref[s] for s in slices]), mode="lines+markers", name=name,
-                                 line=dict(dash="dot", color="#555")))
+                                 line=REFERENCE_STYLES[i % len(REFERENCE_STYLES)],
+                                 marker=dict(symbol=("circle-open", "diamond-open", "square-open")[i % 3])))
     fig.update_layout(height=380, barmode="group", yaxis=dict(range=[0, 1.02], title="validity accuracy"),
                       xaxis=dict(title="target position in the prompt"), margin=dict(l=60, r=20, t=30, b=50),
                       legend=dict(orientation="h", x=0, y=-0.3))

@@ -14,6 +14,7 @@ from blaviz.state_size import state_size
 from blaviz.viz import figure_html
 from blaviz.viz.mqar import (ROLE_COLORS, accuracy_state_figure, accuracy_state_traces, example_roles,
                              example_table, per_slice_figure, provenance, provenance_label, query_distances,
+                             runs_label,
                              state_formula_rows, training_curve_figure, window_coverage)
 
 STORED = Path(__file__).resolve().parents[2] / "results" / "mqar" / "book" / "runs.jsonl"
@@ -118,6 +119,7 @@ def test_provenance_label():
     assert provenance_label(recs) == ("stored runs: NVIDIA H200, 2026-11-28, commits 8717e84+dirty, 260444b "
                                       "(3 complete runs)")
     assert "commit 260444b (1" in provenance_label(recs[1:2])
+    assert runs_label(recs) == "3 complete runs on NVIDIA H200"
 
 
 # ----------------------------------------------------------------------------- accuracy vs state
@@ -166,7 +168,11 @@ def test_figures_from_the_stored_runs():
     rows = best_over_lr(records)
     fig = accuracy_state_figure(rows, records=records)
     assert fig.data[0].name.startswith("SWA ceiling")
-    assert "stored runs: NVIDIA H200" in fig.layout.title.text
+    title = fig.layout.title.text
+    assert "complete runs on NVIDIA H200" in title and "commit" not in title   # no hashes in figures
+    assert fig.layout.legend.y < 0 and fig.layout.legend.orientation == "h"  # below the plot, off the data
+    sl = per_slice_figure(rows, records=records)
+    assert sl.layout.legend.y < 0 and "commit" not in sl.layout.sliders[0].steps[0].args[1]["title.text"]
     assert fig.layout.xaxis.type == "log"
     assert len(figure_html(fig)) < MAX_HTML
     sl = per_slice_figure(rows, records=records)

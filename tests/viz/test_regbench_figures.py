@@ -104,6 +104,8 @@ def test_state_sweep_figure():
     assert fig.data[3].yaxis == "y2" and np.allclose(fig.data[3].y, [0.6, 0.4])
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis2.type == "log"
     assert len(fig.layout.shapes) == 3                     # 3-gram in both panels, "most frequent": validity only
+    dashes = [sh.line.dash for sh in fig.layout.shapes]
+    assert dashes[0] == dashes[1] != dashes[2]            # one style per reference, distinct references differ
     assert [t.showlegend for t in fig.data] == [True, False] * 3
 
 
@@ -114,8 +116,10 @@ def test_training_curves_and_positions():
     fig = R.training_curves_figure([rec, dict(rec, history=[])])
     assert len(fig.data) == 2 and fig.data[0].name == "SWA window=32"
     assert list(fig.data[0].x) == [50, 100] and np.allclose(fig.data[1].y, [2.5, 2.0])
-    fig = R.position_figure([rec], references={"3-gram": {"pos 0-31": 0.8, "pos 32-63": 0.9}})
-    assert [t.type for t in fig.data] == ["bar", "scatter"]
+    fig = R.position_figure([rec], references={"2-gram": {"pos 0-31": 0.7, "pos 32-63": 0.8},
+                                               "3-gram": {"pos 0-31": 0.8, "pos 32-63": 0.9}})
+    assert [t.type for t in fig.data] == ["bar", "scatter", "scatter"]
+    assert fig.data[1].line.dash != fig.data[2].line.dash                    # the two n-grams differ
     assert list(fig.data[0].x) == ["pos 0-31", "pos 32-63"]
 
 
