@@ -34,7 +34,8 @@ import torch
 from blaviz.dirichlet import bla_slot_kernels, check_config
 from blaviz.ops.exact_erasure import truncated_dirichlet_kernels
 
-__all__ = ["ReadoutRecall", "read_kernels", "readout_recall", "DEFAULT_TEMPERATURES"]
+__all__ = ["ReadoutRecall", "read_kernels", "readout_recall", "readout_trial",
+           "DEFAULT_TEMPERATURES"]
 
 DEFAULT_TEMPERATURES = (4.0, 8.0, 16.0, 32.0, 64.0, 128.0, math.inf)
 ERASURES = ("periodic", "exact")
@@ -77,6 +78,31 @@ def _positive_int(name, value):
     return value
 
 
+def readout_trial(weights: torch.Tensor, target: torch.Tensor, head_dim: int,
+                  num_candidates: int, temperatures, gen: torch.Generator) -> torch.Tensor:
+    """One random draw of the read-out model: which targets come back, per temperature.
+
+    ``weights [S, I]`` is slot ``j``'s weight on item ``i``; ``target`` indexes the items asked
+    for. Returns ``hits [len(temperatures), len(target)]`` (1 where the answer is right).
+    """
+    unit = torch.nn.functional.normalize
+    n_items = weights.shape[1]
+    keys = unit(torch.randn(n_items, head_dim, generator=gen), dim=-1)
+    vocab = unit(torch.randn(num_candidates, head_dim, generator=gen), dim=-1)
+    which = torch.randint(num_candidates, (n_items,), generator=gen)     # each item's value
+    slot_keys = weights @ keys                                           # K~  [S, d]
+    slot_logits = (weights @ vocab[which]) @ vocab.T                     # u_c . V~_j  [S, V]
+    scores = keys[target] @ slot_keys.T                                  # k* . K~_j
+    hits = []
+    for beta in temperatures:
+        if math.isinf(beta):                                             # hard argmax
+            logits = slot_logits[scores.argmax(-1)]
+        else:
+            logits = torch.softmax(beta * scores, dim=-1) @ slot_logits
+        hits.append((logits.argmax(-1) == which[target]).float())
+    return torch.stack(hits)
+
+
 def readout_recall(window: int, resolution: int, num_slots: int | None = None,
                    head_dim: int = 64, *, num_candidates: int = 4096,
                    context: int | None = None, trials: int = 32,
@@ -113,21 +139,7 @@ def readout_recall(window: int, resolution: int, num_slots: int | None = None,
     hl = h[:, lags].float()                                      # [S, I] slot weights on items
     target = (lags < W).nonzero().squeeze(1)                     # items inside the window
     gen = torch.Generator().manual_seed(seed)
-    hits = torch.zeros(len(betas), len(target))
-    unit = torch.nn.functional.normalize
-    for _ in range(trials):
-        keys = unit(torch.randn(len(lags), d, generator=gen), dim=-1)
-        vocab = unit(torch.randn(V, d, generator=gen), dim=-1)
-        which = torch.randint(V, (len(lags),), generator=gen)
-        slot_k = hl @ keys                                       # [S, d]
-        slot_logits = (hl @ vocab[which]) @ vocab.T              # [S, V]: u_c . V~_j
-        scores = keys[target] @ slot_k.T                         # [targets, S]
-        for b, beta in enumerate(betas):
-            if math.isinf(beta):
-                logits = slot_logits[scores.argmax(-1)]
-            else:
-                logits = torch.softmax(beta * scores, dim=-1) @ slot_logits
-            hits[b] += (logits.argmax(-1) == which[target]).float()
+    hits = sum(readout_trial(hl, target, d, V, betas, gen) for _ in range(trials))
     per = hits.double() / trials                                 # [betas, targets]
     mean = per.mean(-1)
     best = int(mean.argmax())

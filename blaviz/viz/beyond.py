@@ -1,0 +1,172 @@
+"""Figures and tables of chapter 10, "Beyond the paper": the read-out model next to trained
+accuracies, and the BLA variants' accuracies with their spread over seeds.
+
+Every function reads plain rows (the JSON of ``results/beyond/readout.json``, the records of a
+``runs.jsonl``, the rows of ``results/mqar/book/summary.json``) and returns a plotly figure or
+table rows: nothing here trains or computes a prediction.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from typing import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .figures import compact
+
+__all__ = ["trained_bla_points", "readout_figure", "readout_table", "variant_label",
+           "variant_summary", "variants_figure"]
+
+_SLOT_STYLE = {"N": ("S = N", "solid"), "2N": ("S = 2N", "dash"), "W": ("S = W", "dot")}
+
+
+def _config(cfg: str) -> dict:
+    """``"W=64,N=15"`` -> ``{"W": 64, "N": 15}`` (a summary row's ``config``)."""
+    out = {}
+    for part in cfg.split(","):
+        k, _, v = part.partition("=")
+        if v.isdigit():
+            out[k] = int(v)
+    return out
+
+
+def trained_bla_points(summary_rows: Sequence[dict], *, slice_name: str = "64x16",
+                       min_window: int = 64) -> list[dict]:
+    """BLA's trained accuracy on one test slice, per ``(W, N, d_model)``, from a summary's rows.
+
+    The default slice, 16 key-value pairs in 64 tokens, puts the items on every second token and
+    every query inside a window of ``W >= 64``: the situation the read-out model describes.
+    """
+    pts = []
+    for r in summary_rows:
+        c = _config(r.get("config", ""))
+        if r.get("mixer") != "bla" or "W" not in c or c["W"] < min_window or c["N"] >= c["W"]:
+            continue
+        if slice_name not in r.get("per_slice", {}):
+            continue
+        pts.append({"window": c["W"], "resolution": c["N"], "w_over_n": c["W"] / c["N"],
+                    "d_model": r["d_model"], "accuracy": r["per_slice"][slice_name]})
+    return sorted(pts, key=lambda p: (p["d_model"], p["w_over_n"]))
+
+
+def readout_figure(rows: Sequence[dict], trained: Sequence[dict] = (), *,
+                   widths: Sequence[int] = (64, 128, 256),
+                   trained_label: str = "trained BLA, slice 64x16") -> go.Figure:
+    """Predicted in-window recall against ``W/N``: one panel per head width ``d``, one line per
+    slot rule; exact erasure (dashed grey, ``S = N``) and trained points on the ``d = 64`` panel."""
+    fig = make_subplots(rows=1, cols=len(widths), shared_yaxes=True,
+                        subplot_titles=[f"d = {d}" for d in widths], horizontal_spacing=0.04)
+    for col, d in enumerate(widths, start=1):
+        for rule, (name, dash) in _SLOT_STYLE.items():
+            pts = sorted((r for r in rows if r["head_dim"] == d and r["slots"] == rule
+                          and r["erasure"] == "periodic"), key=lambda r: r["w_over_n"])
+            if not pts:
+                continue
+            fig.add_trace(go.Scatter(
+                x=compact([p["w_over_n"] for p in pts]), y=compact([p["recall"] for p in pts]),
+                mode="lines+markers", name=name, legendgroup=rule, showlegend=col == 1,
+                line=dict(dash=dash), marker=dict(size=6),
+                hovertemplate=f"{name}, d = {d}<br>W/N = %{{x:.2f}}<br>recall %{{y:.3f}}"
+                              "<extra></extra>"), row=1, col=col)
+        exact = sorted((r for r in rows if r["head_dim"] == d and r["erasure"] == "exact"),
+                       key=lambda r: r["w_over_n"])
+        if exact:
+            fig.add_trace(go.Scatter(
+                x=compact([p["w_over_n"] for p in exact]),
+                y=compact([p["recall"] for p in exact]), mode="lines", name="exact erasure, S = N",
+                line=dict(dash="longdash", color="grey"), showlegend=col == 1,
+                hovertemplate="exact erasure<br>W/N = %{x:.2f}<br>recall %{y:.3f}<extra></extra>"),
+                row=1, col=col)
+        mine = [p for p in trained if d == 64]
+        if mine:
+            fig.add_trace(go.Scatter(
+                x=compact([p["w_over_n"] for p in mine]), y=compact([p["accuracy"] for p in mine]),
+                mode="markers", name=trained_label, marker=dict(symbol="x", size=9),
+                text=[f"W={p['window']}, N={p['resolution']}, d_model {p['d_model']}"
+                      for p in mine], showlegend=True,
+                hovertemplate="%{text}<br>accuracy %{y:.3f}<extra></extra>"), row=1, col=col)
+    fig.update_xaxes(type="log", title_text="W / N", tickvals=[1, 2, 4, 8])
+    fig.update_yaxes(title_text="in-window recall", range=[0, 1.05], row=1, col=1)
+    fig.update_layout(height=380, legend=dict(orientation="h", y=-0.25),
+                      margin=dict(t=40, b=40))
+    return fig
+
+
+def readout_table(rows: Sequence[dict], *, resolutions=(31, 21, 15, 7),
+                  widths=(64, 128, 256)) -> tuple[list[list], list[str]]:
+    """``(rows, headers)`` for :func:`blaviz.viz.md_table`: recall per ``(d, S rule)`` and ``N``
+    at ``W = 64`` (periodic erasure)."""
+    index = {(r["head_dim"], r["slots"], r["resolution"]): r["recall"] for r in rows
+             if r["erasure"] == "periodic"}
+    out = []
+    for d in widths:
+        for rule in _SLOT_STYLE:
+            vals = [index.get((d, rule, n)) for n in resolutions]
+            if any(v is not None for v in vals):
+                out.append([d, _SLOT_STYLE[rule][0]]
+                           + ["-" if v is None else f"{v:.2f}" for v in vals])
+    W = rows[0]["window"] if rows else 64
+    return out, ["d", "slots"] + [f"W/N = {W / n:.1f}" for n in resolutions]
+
+
+def variant_label(rec: dict) -> str:
+    """A short name for a run's mixer and configuration."""
+    m, kw = rec["mixer"], rec["mixer_kwargs"]
+    if m == "swa":
+        return f"SWA W={kw['window']}"
+    if m == "bla":
+        s = kw.get("num_slots")
+        return f"BLA ({kw['window']}, {kw['resolution']})" + (f" S={s}" if s else "")
+    if m == "bla_multires":
+        return "multi-res " + " + ".join(f"({w}, {n})" for w, n in kw["heads"])
+    if m == "gated_bla":
+        return f"gated BLA ({kw['window']}, {kw['resolution']})"
+    if m == "bla_exact_erasure":
+        return f"exact erasure ({kw['window']}, {kw['resolution']})"
+    if m == "swa_bla_hybrid":
+        return f"SWA {kw['swa_window']} + BLA ({kw['window']}, {kw['resolution']})"
+    return m + ("(" + ",".join(f"{k}={v}" for k, v in sorted(kw.items())) + ")" if kw else "")
+
+
+def variant_summary(records: Sequence[dict], metric: str = "accuracy") -> list[dict]:
+    """Per ``(d_model, configuration)``: the best learning rate by mean over seeds, and at it the
+    mean, min and max of ``metric`` over seeds. Cut runs (``stopped == "time_limit"``) count
+    only when a configuration has no complete run."""
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        if "error" in r:
+            continue
+        groups[(r["d_model"], variant_label(r), r["state_size"])][r["lr"]].append(r)
+    out = []
+    for (d, label, state), by_lr in groups.items():
+        def score(lr):
+            return statistics.mean(x[metric] for x in by_lr[lr])
+        lr = max(by_lr, key=score)
+        vals = [x[metric] for x in by_lr[lr]]
+        out.append({"d_model": d, "label": label, "state_size": state, "lr": lr,
+                    "mean": statistics.mean(vals), "min": min(vals), "max": max(vals),
+                    "n_seeds": len(vals), "steps": max(x["steps"] for x in by_lr[lr]),
+                    "complete": all(x.get("stopped") != "time_limit" for x in by_lr[lr])})
+    return sorted(out, key=lambda r: (r["d_model"], r["state_size"], r["label"]))
+
+
+def variants_figure(summary: Sequence[dict], *, title: str = "",
+                    metric_name: str = "accuracy") -> go.Figure:
+    """Horizontal bars, one per variant: mean over seeds with a min-max whisker, the state per
+    layer in the label."""
+    rows = list(summary)
+    labels = [f"{r['label']} · {r['state_size']:,} (d={r['d_model']})" for r in rows]
+    fig = go.Figure(go.Bar(
+        y=labels, x=compact([r["mean"] for r in rows]), orientation="h",
+        error_x=dict(type="data", symmetric=False,
+                     array=compact([r["max"] - r["mean"] for r in rows]),
+                     arrayminus=compact([r["mean"] - r["min"] for r in rows])),
+        customdata=[[r["n_seeds"], r["lr"]] for r in rows],
+        hovertemplate="%{y}<br>mean %{x:.3f}<br>seeds %{customdata[0]}, lr %{customdata[1]}"
+                      "<extra></extra>"))
+    fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, t=40),
+                      xaxis=dict(title=metric_name, range=[0, 1]),
+                      yaxis=dict(autorange="reversed"))
+    return fig
