@@ -150,14 +150,17 @@ def _analyze(args, parser) -> int:
     return 0
 
 
-def _steptime(args) -> int:
+def _steptime(args, parser) -> int:
     from blaviz.experiments.registry import get_task
     from blaviz.experiments.timing import steptime
 
     task = get_task(args.task)
-    preset = task.get_preset(args.preset)
+    try:
+        preset = task.get_preset(args.preset)
+        specs = task.sweep_specs(preset, mixers=args.mixers, widths=args.widths)
+    except ValueError as e:
+        parser.error(f"--preset/--mixers: {e}")
     device = _device(args.device)
-    specs = task.sweep_specs(preset, mixers=args.mixers, widths=args.widths)
     first = {}
     for s in specs:  # one run per mixer configuration and width (the lr does not change the time)
         first.setdefault((s["mixer"], json.dumps(s["mixer_kwargs"], sort_keys=True), s["d_model"]), s)
@@ -180,7 +183,7 @@ def main(argv=None) -> int:
     if args.command == "analyze":
         return _analyze(args, parser)
     if args.command == "steptime":
-        return _steptime(args)
+        return _steptime(args, parser)
 
     import torch
 
