@@ -72,13 +72,14 @@ def slot_kernels_layout(window: int, *, length: int | None = None, height: int =
     """Two panels sharing the lag axis: BLA's kernels (left) and GSA's matched kernels (right)."""
     L = 3 * window if length is None else int(length)
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.07,
-                        subplot_titles=("BLA: h_j(D), Dirichlet bumps at s_j",
-                                        "GSA, constant gates: (1 - a_j) a_j^D, same mean lag"))
+                        subplot_titles=("BLA: <i>h</i><sub>j</sub>(<i>D</i>), bumps at <i>s</i><sub>j</sub>",
+                                        "GSA: (1 − <i>a</i><sub>j</sub>) <i>a</i><sub>j</sub><sup><i>D</i></sup>,"
+                                        " same mean lag"))
     for col in (1, 2):
         fig.add_vrect(x0=-0.5, x1=window - 0.5, row=1, col=col, fillcolor="rgba(120,120,120,0.12)",
                       line_width=0, layer="below", exclude_empty_subplots=False)
-        fig.update_xaxes(title_text="lag D = t - tau", range=[-0.5, L - 0.5], row=1, col=col)
-    fig.update_yaxes(title_text="weight of slot j on key k_(t-D)", row=1, col=1)
+        fig.update_xaxes(title_text="lag <i>D</i> = <i>t</i> − τ", range=[-0.5, L - 0.5], row=1, col=col)
+    fig.update_yaxes(title_text="weight of slot <i>j</i> on <i>k</i><sub>t−D</sub>", row=1, col=1)
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=40))
     return fig
 
@@ -117,45 +118,54 @@ def transition_traces(window: int, resolution: int) -> list:
     W, N, _ = check_config(window, resolution)
     Tm, w = slot_space(W, N)
     Tm, w = Tm.numpy(), w.numpy()
-    lim = float(max(np.abs(Tm).max(), np.abs(w).max()))
     ev = transition_eigenvalues(W, N)
     rho = float(ev.abs().max())
-    label = ("N = W: T is the shift matrix,<br>nilpotent (T^W = 0): every eigenvalue is 0"
+    label = ("<i>N</i> = <i>W</i>: <i>T</i> is the shift matrix,<br>nilpotent"
+             " (<i>T</i><sup><i>W</i></sup> = 0): every eigenvalue is 0"
              if N == W else f"spectral radius {rho:.4f}<br>(slowest mode halves in {math.log(0.5) / math.log(rho):.1f} steps)")
     return [
-        go.Heatmap(z=compact(Tm, 4), colorscale="RdBu_r", zmid=0.0, zmin=-lim, zmax=lim, showscale=False,
-                   xaxis="x", yaxis="y", name="T",
+        go.Heatmap(z=compact(Tm, 4), coloraxis="coloraxis", xaxis="x", yaxis="y", name="T",
                    hovertemplate="T[%{y}, %{x}] = %{z:.4f}<extra></extra>"),
-        go.Heatmap(z=compact(w[:, None], 4), x=["w"], colorscale="RdBu_r", zmid=0.0, zmin=-lim, zmax=lim,
-                   showscale=False, xaxis="x2", yaxis="y2", name="w",
+        go.Heatmap(z=compact(w[:, None], 4), x=["w"], coloraxis="coloraxis", xaxis="x2", yaxis="y2",
+                   name="w",
                    hovertemplate="w[%{y}] = %{z:.4f}<extra></extra>"),
         go.Scatter(x=np.cos(_CIRCLE), y=np.sin(_CIRCLE), mode="lines", line=dict(color="gray", width=1),
                    xaxis="x3", yaxis="y3", showlegend=False, hoverinfo="skip"),
         go.Scatter(x=ev.real.numpy(), y=ev.imag.numpy(), mode="markers", xaxis="x3", yaxis="y3",
-                   marker=dict(size=9, color="#d62728", line=dict(color="black", width=1)),
+                   marker=dict(size=9, color="#d62728", line=dict(color="#7f7f7f", width=1)),
                    showlegend=False, hovertemplate="%{x:.4f} %{y:+.4f} i<extra>eigenvalue</extra>"),
         go.Scatter(x=[0.0], y=[-1.2], mode="text", text=[label], xaxis="x3", yaxis="y3",
                    textposition="bottom center", showlegend=False, hoverinfo="skip"),
     ]
 
 
-def _transition_ticks(resolution: int) -> dict:
-    """Integer slot ticks on the ``T`` and ``w`` heatmaps (a slider step's layout update)."""
+def _transition_ticks(window: int, resolution: int) -> dict:
+    """A slider step's layout update: integer slot ticks on the ``T`` and ``w`` heatmaps and
+    their shared color range (symmetric around 0)."""
     step = max(1, math.ceil(resolution / 10))
-    return {"xaxis.dtick": step, "yaxis.dtick": step, "yaxis2.dtick": step}
+    Tm, w = slot_space(*check_config(window, resolution)[:2])
+    lim = float(max(Tm.abs().max(), w.abs().max()))
+    return {"xaxis.dtick": step, "yaxis.dtick": step, "yaxis2.dtick": step,
+            "coloraxis.cmin": -lim, "coloraxis.cmax": lim}
 
 
 def transition_layout(*, height: int = 470) -> go.Figure:
     """``T`` and ``w`` side by side (slot rows, top to bottom), the complex plane on the right."""
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.46, 0.06, 0.48], horizontal_spacing=0.04,
-                        subplot_titles=("T: slot j (row) from slot i (column)", "w",
-                                        "eigenvalues of T (GSA: its gates a_j on [0, 1])"))
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.44, 0.05, 0.51], horizontal_spacing=0.12,
+                        subplot_titles=("<i>T</i>: slot <i>j</i> from slot <i>i</i>", "<i>w</i>",
+                                        "eigenvalues of <i>T</i>"))
     fig.update_yaxes(autorange="reversed", title_text="slot j", row=1, col=1)
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
     fig.update_xaxes(title_text="slot i", row=1, col=1)
-    fig.update_xaxes(range=[-1.35, 1.35], zeroline=True, title_text="real part (imaginary part upward)", row=1, col=3)
+    fig.update_xaxes(range=[-1.35, 1.35], zeroline=True, title_text="real part (imaginary upward)",
+                     row=1, col=3)
     fig.update_yaxes(range=[-1.75, 1.2], zeroline=True, scaleanchor="x3", row=1, col=3)
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=40))
+    # one color scale for T and w; its colorbar sits between w and the complex plane
+    w_end = fig.layout.xaxis2.domain[1]
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=40),
+                      coloraxis=dict(colorscale="RdBu_r", cmid=0.0,
+                                     colorbar=dict(x=w_end + 0.01, xanchor="left", thickness=10,
+                                                   len=0.8, title=dict(text="weight"))))
     return fig
 
 
@@ -163,7 +173,8 @@ def transition_figure(window: int = 16, resolutions: Sequence[int] | None = None
                       active: int | None = None) -> go.Figure:
     """``T``, ``w`` and the spectrum of ``T`` with a static slider over ``N``."""
     resolutions = list(resolutions or resolution_grid(window))
-    steps = [(str(n), transition_traces(window, n), _transition_ticks(n)) for n in resolutions]
+    steps = [(str(n), transition_traces(window, n), _transition_ticks(window, n))
+             for n in resolutions]
     return slider_figure(steps, slider_label="resolution N (= slots S)", layout=transition_layout(),
                          active=_active_index(resolutions, active), digits=4)
 
@@ -174,5 +185,6 @@ def transition_view(window: int, resolution: int) -> go.Figure:
     fig = transition_layout()
     for tr in transition_traces(window, N):
         fig.add_trace(tr)
-    fig.update_layout(title=dict(text=f"W = {window}, N = {N}", font=dict(size=14), x=0), **_transition_ticks(N))
+    fig.update_layout(title=dict(text=f"W = {window}, N = {N}", font=dict(size=14), x=0))
+    fig.update_layout(_transition_ticks(window, N))
     return fig

@@ -18,7 +18,7 @@ STATE_LINES = (
     ("bla", "BLA, resolution N"),
     ("gsa", "GSA / ABC, S slots"),
     ("linear", "linear attention / GLA / GDN"),
-    ("mamba2", "Mamba2, d_state"),
+    ("mamba2", "Mamba2, <i>d</i><sub>state</sub>"),
 )
 
 STATE_LAYOUT = dict(
@@ -55,7 +55,7 @@ def state_size_traces(*, head_dim: int = 64, window: int = 128, resolution: int 
         else:
             y = [state_size(mixer, **common, **params)] * len(seq_lens)
         label = {"swa": f"SWA, W={window}", "bla": f"BLA, N={params['resolution']} (W={window})",
-                 "gsa": f"GSA / ABC, S={num_slots}", "mamba2": f"Mamba2, d_state={d_state}"}.get(mixer, name)
+                 "gsa": f"GSA / ABC, S={num_slots}", "mamba2": f"Mamba2, <i>d</i><sub>state</sub>={d_state}"}.get(mixer, name)
         traces.append(go.Scatter(
             x=seq_lens.astype(np.float64), y=np.asarray(y, dtype=np.float64), mode="lines",
             name=label, line=dict(dash=LINE_STYLES[mixer][0], width=LINE_STYLES[mixer][1]),
@@ -95,22 +95,25 @@ def mixing_matrix(mixer: Callable, q, k, *args, batch: int = 0, head: int = 0, *
 
 
 def mixing_figure(matrices: Mapping[str, object], *, height: int = 330) -> go.Figure:
-    """One heatmap per mixing matrix (rows: query t, columns: key tau), side by side."""
+    """One heatmap per mixing matrix (rows: query t, columns: key τ), side by side, on one
+    shared color scale (one colorbar): signed (blue/red around 0) when any entry is negative."""
     import torch
 
     names = list(matrices)
+    arrays = [matrices[n].detach().to("cpu", torch.float64).numpy() for n in names]
+    signed = any(bool((a < -1e-12).any()) for a in arrays)
+    lim = max(float(np.abs(a).max()) for a in arrays) or 1.0
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03)
-    for i, name in enumerate(names, start=1):
-        a = matrices[name].detach().to("cpu", torch.float64).numpy()
-        signed = bool((a < -1e-12).any())
-        lim = float(np.abs(a).max()) or 1.0
+    for i, (name, a) in enumerate(zip(names, arrays), start=1):
         fig.add_trace(go.Heatmap(
-            z=compact(a, 4), colorscale="RdBu" if signed else "Viridis",
-            zmin=-lim if signed else 0.0, zmax=lim, showscale=False,
-            hovertemplate="t=%{y}, tau=%{x}: %{z:.3f}<extra>" + name + "</extra>",
+            z=compact(a, 4), coloraxis="coloraxis",
+            hovertemplate="t=%{y}, τ=%{x}: %{z:.3f}<extra>" + name + "</extra>",
         ), row=1, col=i)
         fig.update_yaxes(autorange="reversed", showticklabels=i == 1, row=1, col=i)
-        fig.update_xaxes(title_text="key position tau", row=1, col=i)
+        fig.update_xaxes(title_text="key position τ", row=1, col=i)
     fig.update_yaxes(title_text="query position t", row=1, col=1)
-    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=40))
+    fig.update_layout(
+        height=height, margin=dict(l=50, r=10, t=40, b=40),
+        coloraxis=dict(colorscale="RdBu" if signed else "Viridis", cmin=-lim if signed else 0.0,
+                       cmax=lim, colorbar=dict(title=dict(text="weight"), thickness=12, len=0.9)))
     return fig
