@@ -101,7 +101,8 @@ class FreeFigure(go.Figure):
     def _repr_mimebundle_(self, include=None, exclude=None, validate=True, **kwargs):
         bundle = super()._repr_mimebundle_(include, exclude, validate, **kwargs)
         # only the book's renderer writes HTML for the website; Colab's draws the slider figure
-        if self._free_spec is not None and pio.renderers.default == RENDERER_NAME and "text/html" in bundle:
+        ours = self._free_spec is not None and pio.renderers.default == RENDERER_NAME
+        if ours and "text/html" in bundle:
             bundle["text/html"] = self.site_html()
         return bundle
 

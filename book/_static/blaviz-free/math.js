@@ -177,7 +177,10 @@ function softmaxInPlace(v) {
   let mx = -Infinity;
   for (const a of v) if (a > mx) mx = a;
   let sum = 0;
-  for (let i = 0; i < v.length; i++) { v[i] = v[i] === -Infinity ? 0 : Math.exp(v[i] - mx); sum += v[i]; }
+  for (let i = 0; i < v.length; i++) {
+    v[i] = v[i] === -Infinity ? 0 : Math.exp(v[i] - mx);
+    sum += v[i];
+  }
   for (let i = 0; i < v.length; i++) v[i] /= sum;
   return v;
 }

@@ -66,7 +66,8 @@ const KINDS = {
     const q = rows(decodeFloat64(spec.data.q), T, D);
     const k = rows(decodeFloat64(spec.data.k), T, D);
     return {
-      view: (W, N) => effectiveWeightsView(q, k, W, N, { query: spec.data.query, scale: spec.data.scale ?? undefined }),
+      view: (W, N) => effectiveWeightsView(
+        q, k, W, N, { query: spec.data.query, scale: spec.data.scale ?? undefined }),
       layout: (layout, v) => ({
         ...layout,
         title: { ...(layout.title || {}), text: v.layout.title },
@@ -124,7 +125,10 @@ export async function mount(root) {
   const note = document.createElement("p");
   note.className = "blaviz-free-note";
   const help = spec.note || "";
-  const say = (text, warn) => { note.textContent = text || help; note.classList.toggle("blaviz-free-warn", !!warn); };
+  const say = (text, warn) => {
+    note.textContent = text || help;
+    note.classList.toggle("blaviz-free-warn", !!warn);
+  };
 
   let pending = false, busy = false;
   async function draw() {
