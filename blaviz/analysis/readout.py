@@ -79,23 +79,24 @@ def _positive_int(name, value):
 
 
 def readout_trial(weights: torch.Tensor, target: torch.Tensor, head_dim: int,
-                  num_candidates: int, temperatures, gen: torch.Generator) -> torch.Tensor:
-    """One random draw of the read-out model: which targets come back, per temperature.
+                  num_candidates: int, temperatures,
+                  gen: torch.Generator) -> torch.Tensor:
+    """One random draw of the read-out model: which targets come back.
 
-    ``weights [S, I]`` is slot ``j``'s weight on item ``i``; ``target`` indexes the items asked
-    for. Returns ``hits [len(temperatures), len(target)]`` (1 where the answer is right).
+    ``weights [S, I]``: slot ``j``'s weight on item ``i``; ``target``: the
+    items asked for. Returns ``hits [len(temperatures), len(target)]``.
     """
     unit = torch.nn.functional.normalize
     n_items = weights.shape[1]
     keys = unit(torch.randn(n_items, head_dim, generator=gen), dim=-1)
     vocab = unit(torch.randn(num_candidates, head_dim, generator=gen), dim=-1)
-    which = torch.randint(num_candidates, (n_items,), generator=gen)     # each item's value
-    slot_keys = weights @ keys                                           # K~  [S, d]
-    slot_logits = (weights @ vocab[which]) @ vocab.T                     # u_c . V~_j  [S, V]
-    scores = keys[target] @ slot_keys.T                                  # k* . K~_j
+    which = torch.randint(num_candidates, (n_items,), generator=gen)
+    slot_keys = weights @ keys                             # K~_j  [S, d]
+    slot_logits = (weights @ vocab[which]) @ vocab.T       # u_c . V~_j  [S, V]
+    scores = keys[target] @ slot_keys.T                    # k* . K~_j
     hits = []
     for beta in temperatures:
-        if math.isinf(beta):                                             # hard argmax
+        if math.isinf(beta):                               # hard argmax
             logits = slot_logits[scores.argmax(-1)]
         else:
             logits = torch.softmax(beta * scores, dim=-1) @ slot_logits

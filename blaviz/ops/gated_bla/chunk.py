@@ -45,34 +45,38 @@ def _erasure_lower(W: int, N: int, C: int) -> torch.Tensor:
     return torch.where(lag > 0, dirichlet_kernel(lag, N, W), torch.zeros((), dtype=torch.float64))
 
 
-def _chunk(q, k, v, g, F, G, m, L, t0, scale):
-    """One chunk on ``[B, H, C, D]`` tensors and ``g [B, H, C]``; returns ``(o, F, G)``."""
+def chunk_step(q, k, v, g, F, G, m, L, t0, scale):
+    """One chunk: ``q, k, v [B, H, C, D]``, ``g [B, H, C]`` -> ``(o, F, G)``."""
     C = q.shape[2]
-    cg = g.cumsum(-1)                                            # log b
-    b = cg.exp()[..., None]                                      # [B, H, C, 1]
+    cg = g.cumsum(-1)                                   # log b
+    b = cg.exp()[..., None]                             # [B, H, C, 1]
     causal = m.causal.bool()
-    diff = (cg[..., :, None] - cg[..., None, :]).masked_fill(~causal, float("-inf"))
-    gam = diff.exp()                                             # b_i / b_j, 0 above diagonal
+    diff = cg[..., :, None] - cg[..., None, :]
+    gam = diff.masked_fill(~causal, float("-inf")).exp()   # b_i / b_j, j <= i
     eye = torch.eye(C, device=q.device, dtype=q.dtype)
-    E = eye + L * gam                                            # unit lower triangular
-    kp = torch.linalg.solve_triangular(E, k - b * (m.read_prev @ F), upper=False,
-                                       unitriangular=True)
-    vp = torch.linalg.solve_triangular(E, v - b * (m.read_prev @ G), upper=False,
-                                       unitriangular=True)
+    E = eye + L * gam                                   # unit lower triangular
+
+    def solve(rhs):
+        return torch.linalg.solve_triangular(E, rhs, upper=False,
+                                             unitriangular=True)
+    kp = solve(k - b * (m.read_prev @ F))
+    vp = solve(v - b * (m.read_prev @ G))
     PF, PG = m.step @ F, m.step @ G
-    x = b * (q @ PF.transpose(-1, -2)) + ((q @ kp.transpose(-1, -2)) * gam) @ m.write_neg
+    qk = (q @ kp.transpose(-1, -2)) * gam
+    x = b * (q @ PF.transpose(-1, -2)) + qk @ m.write_neg
     x = rotate(x, m.rot_cos, m.rot_sin, m.swap)
     scores = (x @ m.slot_read) * scale
     t = t0 + torch.arange(C, device=q.device)
-    scores = scores.masked_fill(m.slot_lags[None, :] > t[:, None], float("-inf"))
-    p = torch.softmax(scores, dim=-1)
+    masked = m.slot_lags[None, :] > t[:, None]
+    p = torch.softmax(scores.masked_fill(masked, float("-inf")), dim=-1)
     u = rotate(p @ m.slot_read.transpose(0, 1), m.rot_cos, -m.rot_sin, m.swap)
     o = b * (u @ PG) + ((u @ m.write_neg.transpose(0, 1)) * gam) @ vp
-    bC = b[..., -1:, :]                                          # [B, H, 1, 1]
-    to_end = (cg[..., -1:] - cg).exp()[..., None]                # b_C / b_tau <= 1
+    bC = b[..., -1:, :]                                 # [B, H, 1, 1]
+    to_end = (cg[..., -1:] - cg).exp()[..., None]       # b_C / b_tau <= 1
 
     def carry(S, xp):
-        rot = rotate(S.transpose(-1, -2), m.chunk_rot_cos, m.chunk_rot_sin, m.swap)
+        rot = rotate(S.transpose(-1, -2), m.chunk_rot_cos, m.chunk_rot_sin,
+                     m.swap)
         return bC * rot.transpose(-1, -2) + m.write_out @ (to_end * xp)
     return o, carry(F, kp), carry(G, vp)
 
@@ -105,8 +109,8 @@ def gated_bla_chunk(q, k, v, g, window: int, resolution: int, *,
         m = chunk_matrices(W, N, S, c, device=dev, dtype=cd)
         L = _erasure_lower(W, N, c).to(dev, cd)
         sl = slice(start, start + c)
-        o, F, G = _chunk(qh[:, :, sl], kh[:, :, sl], vh[:, :, sl], gh[:, :, sl], F, G, m, L,
-                         t0 + start, scale)
+        o, F, G = chunk_step(qh[:, :, sl], kh[:, :, sl], vh[:, :, sl], gh[:, :, sl],
+                             F, G, m, L, t0 + start, scale)
         outs.append(o)
     o = torch.cat(outs, dim=2).transpose(1, 2).to(q.dtype)
     return o, (BLAState(F, G, t0 + T) if output_final_state else None)
