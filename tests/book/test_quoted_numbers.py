@@ -181,3 +181,29 @@ def test_regbench_convergence(regbench):
     assert np.allclose(gsa, [0.008, 0.014, 0.015], atol=5e-4)
     assert all(t["change"] < 0 for _, _, t, _ in late)
     assert all(-0.09 < lo["change"] < -0.019 for _, _, _, lo in late)
+
+
+# ----------------------------------------------------------------------------- appendix
+def test_appendix_provenance_table_matches_the_files():
+    """Each row of the appendix's "What made each results file" table names the commit and start
+    time that the file itself records."""
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "book" / "appendix_reproducing.md").read_text()
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"\| `([^`]+)`( \([a-z]+ call\))? \|.*\| `([0-9a-f]{7})`[^|]*\| (\d\d:\d\d) \|", line)
+        if m:
+            rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
+    calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
+             "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
+    assert len(rows) == 12
+    for (path, call), (commit, start) in rows.items():
+        if path.endswith(".json"):
+            prov = json.loads(results_file(path, download=False).read_text())["provenance"]
+        else:
+            prov = json.loads(results_file(path + calls.get(call, "provenance.json"),
+                                           download=False).read_text())
+        assert str(prov["git_commit"]).startswith(commit), path
+        when = prov.get("started_utc") or prov["date"]
+        assert when[11:16] == start, (path, call, when)
