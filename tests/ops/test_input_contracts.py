@@ -283,6 +283,14 @@ def test_baselines_name_mismatched_devices_and_empty_dims(name):
         BASELINES[name](q[..., :0], k[..., :0], v)
 
 
+@pytest.mark.parametrize("name", list(BASELINES))
+def test_baselines_refuse_a_scale_beyond_float32(name):
+    # float32 inputs compute in float32, where 1e39 is inf and the scores would turn to NaN
+    q, k, v = (x.float() for x in qkv())
+    with pytest.raises(ValueError, match="overflows torch.float32"):
+        BASELINES[name](q, k, v, scale=1e39)
+
+
 def test_baseline_complex_state_is_refused():
     q, k, v = qkv()
     with pytest.raises(ValueError, match="initial_state must have a floating dtype"):

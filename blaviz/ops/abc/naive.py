@@ -49,7 +49,7 @@ def abc_attention(
     check_tensor(s, "s", 4, "[B, T, H, M]")
     M = s.shape[-1]
     check_like(s, "s", (B, T, H, M), "[B, T, H, M]", q)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     out_dtype, cdt = q.dtype, compute_dtype(q)
     q, k, v, s = (x.to(cdt) for x in (q, k, v, s))
 

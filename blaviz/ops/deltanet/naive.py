@@ -50,7 +50,7 @@ def gated_delta_rule(
     B, T, H, Dk, Dv = check_qkv(q, k, v)
     check_like(g, "g", (B, T, H), "[B, T, H]", q)
     check_like(beta, "beta", (B, T, H), "[B, T, H]", q)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     check_bool(output_final_state, "output_final_state")
     S = check_state(initial_state, "initial_state", (B, H, Dk, Dv), "[B, H, Dk, Dv]", q)
     out_dtype, cdt = q.dtype, compute_dtype(q)

@@ -45,7 +45,7 @@ def gla_attention(
     """
     B, T, H, Dk, Dv = check_qkv(q, k, v)
     check_like(gk, "gk", (B, T, H, Dk), "[B, T, H, Dk]", q)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     check_bool(output_final_state, "output_final_state")
     h = check_state(initial_state, "initial_state", (B, H, Dk, Dv), "[B, H, Dk, Dv]", q)
     out_dtype, cdt = q.dtype, compute_dtype(q)

@@ -62,7 +62,7 @@ def gsa_attention(
     M = s.shape[-1]
     check_like(s, "s", (B, T, H, M), "[B, T, H, M]", q)
     check_like(g, "g", (B, T, H, M), "[B, T, H, M]", q)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     check_bool(output_final_state, "output_final_state")
     if initial_state is None:
         hk = hv = None

@@ -54,7 +54,7 @@ def kernel_slot_attention(
     if L < T:
         raise ValueError(f"h must hold at least T = {T} lags (h.shape[-1] >= T); got L = {L}")
     slot_start = _check_slot_start(slot_start, S, q.device)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     out_dtype, cdt = q.dtype, compute_dtype(q)
     q, k, v, h = (x.to(cdt) for x in (q, k, v, h))
     h = h.expand(H, S, L)

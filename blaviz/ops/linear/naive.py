@@ -34,7 +34,7 @@ def linear_attention(
         in the compute dtype (float64 for float64 inputs, else float32), or ``None``.
     """
     B, T, H, Dk, Dv = check_qkv(q, k, v)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     check_bool(output_final_state, "output_final_state")
     h = check_state(initial_state, "initial_state", (B, H, Dk, Dv), "[B, H, Dk, Dv]", q)
     out_dtype, cdt = q.dtype, compute_dtype(q)

@@ -32,7 +32,7 @@ def softmax_attention(
         o: ``[B, T, H, Dv]`` in ``q``'s dtype. State size (per head): ``2 * T * d``, it grows with T.
     """
     _, T, _, Dk, _ = check_qkv(q, k, v)
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     check_bool(causal, "causal")
     out_dtype, cdt = q.dtype, compute_dtype(q)
     q, k, v = (x.to(cdt) for x in (q, k, v))

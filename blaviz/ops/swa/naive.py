@@ -38,7 +38,7 @@ def sliding_window_attention(
     """
     _, T, _, Dk, _ = check_qkv(q, k, v)
     window = check_positive_int(window, "window")
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     out_dtype, cdt = q.dtype, compute_dtype(q)
     q, k, v = (x.to(cdt) for x in (q, k, v))
 
@@ -75,7 +75,7 @@ def sliding_window_attention_recurrent(
     """
     B, T, H, Dk, Dv = check_qkv(q, k, v)
     window = check_positive_int(window, "window")
-    scale = check_scale(scale, Dk)
+    scale = check_scale(scale, Dk, q.dtype)
     out_dtype, cdt = q.dtype, compute_dtype(q)
     q, k, v = (x.to(cdt) for x in (q, k, v))
 
