@@ -163,11 +163,8 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
+    "bwd_tf32rn": ({"bwd_dot": "tf32rn"}, 64),
     "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
-    "warps8": ({"out_warps": 8, "bwd_warps": 8}, 64),
-    "C32": ({}, 32),
-    "scan_bd32": ({"scan_bd": 32}, 64),
-    "chunk_bf16": ({"chunk_dot": "bf16"}, 64),
 }
 
 
@@ -240,39 +237,40 @@ def bench_accuracy(R):
     return rows
 
 
-def bench_bla(R, bw, C):
+def bench_bla(R, bw, C, launch=None):
     for N in BLA_N:
         for W in BLA_W:
             try:
-                if not _bla_gate(R, W, N, C):
+                if not _bla_gate(R, W, N, C, launch=launch):
                     continue
             except Exception as exc:  # noqa: BLE001
                 R.error(f"gate bla W={W} N={N}", exc)
                 continue
             for T in LENGTHS:
                 try:
-                    fwd, fb = _bla_fns(T, W, N, C)
+                    fwd, fb = _bla_fns(T, W, N, C, launch)
                 except Exception as exc:  # noqa: BLE001
                     R.error(f"bla inputs T={T}", exc)
                     continue
                 R.time_op("bla", dict(W=W, N=N), T, fwd, fb, _min_bytes(4), _min_bytes(11), bw)
 
 
-def bench_bla_breakdown(C):
+def bench_bla_breakdown(C, launch=None):
     """Each of the four launches alone (N=63, W=512), with registers and spills."""
     import torch
-    from blaviz.ops.bla.triton import bwd_local, bwd_scan, chunk_plan, fwd_out, fwd_scan, kernel_stats
+    from blaviz.ops.bla.triton import (DEFAULT_LAUNCH, bwd_local, bwd_scan, chunk_plan, fwd_out, fwd_scan,
+                                       kernel_stats)
     out = []
     for T in BREAKDOWN_T:
         B = TOKENS // T
         q, k, v, do = (_rand(B, T, H, D) for _ in range(4))
-        plan, scale = chunk_plan(512, 63, 63, C, T, torch.bfloat16, q.device), D ** -0.5
+        plan, scale = chunk_plan(512, 63, 63, C, T, torch.bfloat16, q.device, launch or DEFAULT_LAUNCH), D ** -0.5
         kernel_stats(clear=True)
         fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
         _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale, store_p=True)
         dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
         row = dict(T=T, B=B, C=C, precision=dict(score=plan.sprec, value=plan.prec),
-                   fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
+                   launch=dict(plan.launch.__dict__), fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
                    fwd_out_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale)),
                    fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale, True)),
                    bwd_local_ms=_bench(lambda: bwd_local(q, k, v, do, fst, gst, p, plan, scale)),
@@ -471,12 +469,6 @@ def bench_decode(R, bw):
                 for i, (qi, ki, vi) in enumerate(steps):
                     _, s_ = bla_step(qi, ki, vi, s_, W, N, check_finite=False, out_state=pre, out=outs[i])
             loop_us = _graph_time(loop) / DECODE_LOOP
-            for bd in (16, 32, 64):             # the column tile of the state walk, and warps, raw kernel
-                for nw in ((2, 4, 8) if N == 63 else (2, 4)):
-                    us = _graph_time(lambda: bla_step_triton(q, k, v, st, W, N, out_state=st, out=out,
-                                                             block_d=bd, num_warps=nw))
-                    rows.append(dict(op="bla_decode_tile", W=W, N=N, batch=Bd, block_d=bd, num_warps=nw, us=us))
-                    print("decode tile", rows[-1], flush=True)
             state_bytes = 2 * 2 * Bd * H * N * D * 4
             rows.append(dict(op="bla_decode", W=W, N=N, batch=Bd, us=api, raw_kernel_us=raw, api_over_raw=api / raw,
                              eager_api_us=eager, loop_us_per_token=loop_us, state_MiB=state_bytes / 2 / 2**20,
@@ -653,7 +645,17 @@ def _targets(rows, decode, bw, accuracy=()):
 SECTIONS = ("variants", "accuracy", "bla", "decode", "flex", "cudnn", "gsa")
 
 
-def run(out=None, quick=False, sections=SECTIONS) -> int:
+def parse_launch(text: str):
+    """``"bwd_dot=tf32rn,score_dot=tf32rn"`` -> a :class:`LaunchConfig` with those fields changed."""
+    import dataclasses
+    from blaviz.ops.bla.triton import DEFAULT_LAUNCH, LaunchConfig
+    ((over, C),) = parse_variants(f"launch:{text}").values()
+    if C != 64:
+        raise ValueError("--launch sets LaunchConfig fields; the chunk size is not one")
+    return LaunchConfig(**{**dataclasses.asdict(DEFAULT_LAUNCH), **over})
+
+
+def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
     """The correctness-gated benchmark. ``sections`` (default all of :data:`SECTIONS`) lets two GPUs
     split one run (``gsa`` autotunes fla's kernels for minutes): each writes its own JSON, and
     :func:`merge` joins them. The JSON is rewritten after every section, so a run stopped by a time
@@ -673,7 +675,9 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH
     import dataclasses
-    state = dict(variants=[], chosen=dict(dataclasses.asdict(DEFAULT_LAUNCH), chunk_size=64), breakdown=[],
+    launch = DEFAULT_LAUNCH if launch is None else launch
+    state = dict(variants=[], chosen=dict(dataclasses.asdict(launch), chunk_size=64,
+                                          is_default=launch == DEFAULT_LAUNCH), breakdown=[],
                  decode=[], accuracy=[], done=[])
 
     def save(complete=False):
@@ -700,7 +704,7 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
 
     if "variants" in sections and not quick:
         try:
-            state["variants"], state["chosen"] = bench_bla_variants(R, bw)
+            state["variants"], _ = bench_bla_variants(R, bw)
         except Exception as exc:  # noqa: BLE001
             R.error("variants", exc)
         state["done"].append("variants")
@@ -712,13 +716,13 @@ def run(out=None, quick=False, sections=SECTIONS) -> int:
             R.error("accuracy", exc)
         state["done"].append("accuracy")
         save()
-    C = state["chosen"].get("chunk_size", 64)
+    C = 64
     if "bla" in sections:
         try:
-            state["breakdown"] = bench_bla_breakdown(C)
+            state["breakdown"] = bench_bla_breakdown(C, launch)
         except Exception as exc:  # noqa: BLE001
             R.error("breakdown", exc)
-        bench_bla(R, bw, C)
+        bench_bla(R, bw, C, launch)
         state["done"].append("bla")
         save()
     if "decode" in sections:

@@ -61,6 +61,15 @@ def _rn_tf32(x):
 
 
 @triton.jit
+def _rn_bf16(x):
+    """float32 rounded to the nearest bf16 value (ties to even), kept in float32: what the GPU's
+    conversion does (the interpreter's conversion truncates, so its bf16 products use this)."""
+    xi = x.to(tl.int32, bitcast=True)
+    xi = (xi + 0x7FFF + ((xi >> 16) & 1)) & -65536
+    return xi.to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def _dot(a, b, PREC: tl.constexpr, RA: tl.constexpr = True, RB: tl.constexpr = True):
     """``a @ b`` with float32 accumulation. ``PREC``: ``"tf32rn"`` (operands rounded to nearest tf32,
     one tensor-core product), ``"tf32x3"`` (three products, float32-level accuracy) or ``"bf16"``
@@ -75,7 +84,7 @@ def _dot(a, b, PREC: tl.constexpr, RA: tl.constexpr = True, RB: tl.constexpr = T
         return tl.dot(a, b, input_precision="tf32")
     elif PREC == "bf16":
         if _INTERPRETED:    # the interpreter multiplies bf16 tiles as raw bits: round, multiply in float32
-            return tl.dot(a.to(tl.bfloat16).to(tl.float32), b.to(tl.bfloat16).to(tl.float32), input_precision="ieee")
+            return tl.dot(_rn_bf16(a), _rn_bf16(b), input_precision="ieee")
         return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
     else:
         return tl.dot(a, b, input_precision=PREC)
@@ -213,7 +222,7 @@ def _read_covectors(p, Rs_ptr, RsTsw_ptr, ca_ptr, sa_ptr, cb_ptr, sb_ptr,
 
 @triton.jit
 def _fwd_out_kernel(q_ptr, k_ptr, v_ptr, fst_ptr, gst_ptr, o_ptr, p_ptr,
-                    Rk_ptr, Minvk_ptr, Cnk_ptr, Cnswk_ptr, Rsk_ptr,
+                    Cnk_ptr, Cnswk_ptr, Rsk_ptr,
                     Rv_ptr, Minvv_ptr, Cnv_ptr, Rsv_ptr, RsTswv_ptr,
                     c0_ptr, s0_ptr, c1_ptr, s1_ptr, swap_ptr, start_ptr, T, H, DK, DV, NC, t0, scale,
                     C: tl.constexpr, NP: tl.constexpr, SP: tl.constexpr,
@@ -240,7 +249,7 @@ def _fwd_out_kernel(q_ptr, k_ptr, v_ptr, fst_ptr, gst_ptr, o_ptr, p_ptr,
     row0 = b.to(tl.int64) * T * H + c * C * H + h            # token (b, c*C, h) of [B, T, H]
     sbase = bh.to(tl.int64) * NC * NP + c * NP               # row (b, h, c, 0) of the states
     swap = tl.load(swap_ptr + offs_n)
-    Kp = _erase(k_ptr + row0 * DK, fst_ptr + sbase * DK, H * DK, DK, tmask, Rk_ptr, Minvk_ptr, C, NP, DKP, SPREC)
+    Kp = _erase(k_ptr + row0 * DK, fst_ptr + sbase * DK, H * DK, DK, tmask, Rv_ptr, Minvv_ptr, C, NP, DKP, PREC)
     Q = _load_rows(q_ptr + row0 * DK, offs_c, tmask, offs_k, DK, H * DK)
     p = _slot_weights(Q, Kp, fst_ptr + sbase * DK, DK, swap, t0 + t, scale, Cnk_ptr, Cnswk_ptr, Rsk_ptr,
                       c0_ptr, s0_ptr, c1_ptr, s1_ptr, start_ptr, C, NP, SP, DKP, SPREC)

@@ -84,15 +84,15 @@ def _decode_kernel(q_ptr, k_ptr, v_ptr, f_ptr, g_ptr, fo_ptr, go_ptr, o_ptr, tab
         tl.store(o_ptr + base * DV + cols, o.to(o_ptr.dtype.element_ty), mask=cols < DV)
 
 
-#: Column tile of the decode kernel's walk over the state.
-DECODE_BLOCK_D = 64
+#: Column tile of the decode kernel's walk over the state: on the H200, 32 beat 16 and 64 at
+#: N = 15, 31 and 63 (the benchmarks' decision table has the numbers).
+DECODE_BLOCK_D = 32
 
 
 def decode_warps(NP: int, DK: int, DV: int) -> int:
-    """Warps per decode program: 2 up to ``NP = 32`` (N <= 31), 4 above (measured on the H200 for
-    head dims 64 and 128; eight or more warps were slower everywhere, one warp spills from N = 31 on).
-    The head dims do not enter the rule; they are arguments so that a finer rule can use them."""
-    return 2 if NP <= 32 else 4
+    """Warps per decode program: 2 (with 32-column tiles, two warps were as fast as four or faster
+    at every N measured; eight were slower). The sizes are arguments so that a finer rule can use them."""
+    return 2
 
 
 def bla_step_triton(q, k, v, state: BLAState | None, window: int, resolution: int, *,

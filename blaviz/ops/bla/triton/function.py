@@ -24,7 +24,7 @@ from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 
 MAX_HEAD_DIM = 128
 PRECISIONS = ("tf32rn", "tf32x3")
-CHUNK_PRECISIONS = ("tf32rn", "bf16")
+BWD_PRECISIONS = ("tf32rn", "bf16")
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class LaunchConfig:
       explains the two sides). ``tf32x3`` keeps the logits at float32 accuracy at any scale of
       ``q`` and ``k``; ``tf32rn`` is one product instead of three, with logit errors that grow
       with ``|q| |k|``. float32 inputs always use ``tf32x3`` everywhere.
-    * ``chunk_dot``: operand precision of the per-chunk kernels' value side and of the per-chunk
-      backward for bf16/fp16 inputs (the scans keep ``tf32rn``: they carry a state across chunks).
+    * ``bwd_dot``: operand precision of the first per-chunk backward launch (value side and softmax)
+      for bf16/fp16 inputs. ``bf16`` operands take half the registers of float32 ones and stop that
+      launch from spilling; the key side (``dq``) and the scans keep ``tf32rn``.
     """
 
     scan_bd: int = 16
@@ -49,7 +50,7 @@ class LaunchConfig:
     out_warps: int = 4
     bwd_warps: int = 4
     score_dot: str = "tf32x3"
-    chunk_dot: str = "tf32rn"
+    bwd_dot: str = "bf16"
 
     def __post_init__(self):
         for name in ("scan_warps", "out_warps", "bwd_warps"):
@@ -62,8 +63,8 @@ class LaunchConfig:
             raise ValueError(f"scan_stages must be an integer >= 1, got {self.scan_stages!r}")
         if self.score_dot not in PRECISIONS:
             raise ValueError(f"score_dot must be one of {PRECISIONS}, got {self.score_dot!r}")
-        if self.chunk_dot not in CHUNK_PRECISIONS:
-            raise ValueError(f"chunk_dot must be one of {CHUNK_PRECISIONS}, got {self.chunk_dot!r}")
+        if self.bwd_dot not in BWD_PRECISIONS:
+            raise ValueError(f"bwd_dot must be one of {BWD_PRECISIONS}, got {self.bwd_dot!r}")
 
 
 DEFAULT_LAUNCH = LaunchConfig()
@@ -73,14 +74,14 @@ DEFAULT_LAUNCH = LaunchConfig()
 class ChunkPlan:
     """Everything a launch needs besides the tensors: the operand precision and fixed tables of
     each side (``score``: keys up to the slot weights; ``value``: the rest and the backward),
-    the precision of the per-chunk value side and backward (``cprec``), ``N``, the chunk size
+    the precision of the per-chunk backward (``bprec``), ``N``, the chunk size
     ``C`` and the launch settings."""
 
     score: ChunkConsts
     value: ChunkConsts
     sprec: str
     prec: str
-    cprec: str
+    bprec: str
     N: int
     C: int
     launch: LaunchConfig
@@ -93,9 +94,9 @@ def chunk_plan(W: int, N: int, S: int, C: int, T: int, dtype: torch.dtype, devic
     read tables rounded to tf32 on the host; ``tf32x3`` products need the exact float32 tables."""
     full = dtype == torch.float32
     sprec, prec = ("tf32x3", "tf32x3") if full else (launch.score_dot, "tf32rn")
-    cprec = "tf32x3" if full else launch.chunk_dot
+    bprec = "tf32x3" if full else launch.bwd_dot
     tables = {p: chunk_consts(W, N, S, C, T, device, rounded=p == "tf32rn") for p in {sprec, prec}}
-    return ChunkPlan(tables[sprec], tables[prec], sprec, prec, cprec, N, C, launch)
+    return ChunkPlan(tables[sprec], tables[prec], sprec, prec, bprec, N, C, launch)
 
 
 #: The last compiled kernel of each launch site (GPU only), read by :func:`kernel_stats`.
@@ -150,10 +151,10 @@ def fwd_out(q, k, v, fst, gst, plan: ChunkPlan, t0: int, scale: float, store_p: 
     p = torch.empty(B, H, NC * C, sv.SP, device=q.device, dtype=torch.float32) if store_p else None
     _record("fwd_out_store_p" if store_p else "fwd_out", _fwd_out_kernel[(NC, B * H)](
         q, k, v, fst, gst, o, o if p is None else p,
-        sk.R, sk.Minv, sk.Cn, sk.Cn_sw, sk.Rs, sv.R, sv.Minv, sv.Cn, sv.Rs, sv.RsT_sw,
+        sk.Cn, sk.Cn_sw, sk.Rs, sv.R, sv.Minv, sv.Cn, sv.Rs, sv.RsT_sw,
         sv.c0, sv.s0, sv.c1, sv.s1, sv.swap, sv.start, T, H, DK, DV, NC, t0, scale,
         C=C, NP=sv.NP, SP=sv.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
-        SPREC=plan.sprec, PREC=plan.cprec, STORE_P=store_p, num_warps=plan.launch.out_warps, num_stages=1))
+        SPREC=plan.sprec, PREC=plan.prec, STORE_P=store_p, num_warps=plan.launch.out_warps, num_stages=1))
     return o, p
 
 
@@ -175,7 +176,7 @@ def bwd_local(q, k, v, do, fst, gst, p, plan: ChunkPlan, scale: float):
             q, k, v, do, fst, gst, dq, dkl, dvl, bf, bg, dz, p,
             cv.R, cv.Minv, cv.Cn, cv.Cn_sw, cv.Rs, cv.RsT_sw, cv.c0, cv.s0, cv.c1, cv.s1, cv.swap,
             T, H, DK, DV, NC, scale, C=C, NP=NP, SP=cv.SP, DKP=pow2_at_least_16(DK), DVP=pow2_at_least_16(DV),
-            PREC=plan.cprec, PART=part, num_warps=plan.launch.bwd_warps, num_stages=1))
+            PREC=plan.bprec if part == 1 else plan.prec, PART=part, num_warps=plan.launch.bwd_warps, num_stages=1))
     return dq, dkl, dvl, bf, bg
 
 
