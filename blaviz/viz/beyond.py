@@ -20,6 +20,9 @@ __all__ = ["trained_bla_points", "readout_figure", "readout_table", "variant_lab
            "variant_summary", "variants_figure"]
 
 _SLOT_STYLE = {"N": ("S = N", "solid"), "2N": ("S = 2N", "dash"), "W": ("S = W", "dot")}
+# one colour per slot rule on every panel (plotly would cycle colours across the panels)
+_SLOT_COLOR = {"N": "#636efa", "2N": "#ef553b", "W": "#00a383"}
+_TRAINED_COLOR = "#c2410c"
 
 
 def _config(cfg: str) -> dict:
@@ -56,7 +59,7 @@ def readout_figure(rows: Sequence[dict], trained: Sequence[dict] = (), *,
                    trained_label: str = "trained BLA, slice 64x16") -> go.Figure:
     """Predicted in-window recall against ``W/N``: one panel per head width ``d``, one line per
     slot rule; exact erasure (dashed grey, ``S = N``) and trained points on the ``d = 64`` panel."""
-    fig = make_subplots(rows=1, cols=len(widths), shared_yaxes=True,
+    fig = make_subplots(rows=1, cols=len(widths), shared_yaxes=True, shared_xaxes=True,
                         subplot_titles=[f"d = {d}" for d in widths], horizontal_spacing=0.04)
     for col, d in enumerate(widths, start=1):
         for rule, (name, dash) in _SLOT_STYLE.items():
@@ -67,7 +70,7 @@ def readout_figure(rows: Sequence[dict], trained: Sequence[dict] = (), *,
             fig.add_trace(go.Scatter(
                 x=compact([p["w_over_n"] for p in pts]), y=compact([p["recall"] for p in pts]),
                 mode="lines+markers", name=name, legendgroup=rule, showlegend=col == 1,
-                line=dict(dash=dash), marker=dict(size=6),
+                line=dict(dash=dash, color=_SLOT_COLOR[rule]), marker=dict(size=6),
                 hovertemplate=f"{name}, d = {d}<br>W/N = %{{x:.2f}}<br>recall %{{y:.3f}}"
                               "<extra></extra>"), row=1, col=col)
         exact = sorted((r for r in rows if r["head_dim"] == d and r["erasure"] == "exact"),
@@ -83,7 +86,8 @@ def readout_figure(rows: Sequence[dict], trained: Sequence[dict] = (), *,
         if mine:
             fig.add_trace(go.Scatter(
                 x=compact([p["w_over_n"] for p in mine]), y=compact([p["accuracy"] for p in mine]),
-                mode="markers", name=trained_label, marker=dict(symbol="x", size=9),
+                mode="markers", name=trained_label,
+                marker=dict(symbol="x", size=9, color=_TRAINED_COLOR),
                 text=[f"W={p['window']}, N={p['resolution']}, d_model {p['d_model']}"
                       for p in mine], showlegend=True,
                 hovertemplate="%{text}<br>accuracy %{y:.3f}<extra></extra>"), row=1, col=col)

@@ -1,0 +1,46 @@
+"""Chapter 10's figure helpers: trained points, the read-out table, the variant summary."""
+from blaviz.viz.beyond import (readout_figure, readout_table, trained_bla_points,
+                               variant_label, variant_summary, variants_figure)
+
+SUMMARY = [
+    {"mixer": "bla", "config": "W=64,N=15", "d_model": 64, "per_slice": {"64x16": 0.2}},
+    {"mixer": "bla", "config": "W=32,N=15", "d_model": 64, "per_slice": {"64x16": 0.9}},
+    {"mixer": "swa", "config": "W=64", "d_model": 64, "per_slice": {"64x16": 1.0}},
+]
+GRID = [{"window": 64, "resolution": n, "w_over_n": 64 / n, "slots": s, "head_dim": 64,
+         "erasure": "periodic", "recall": r} for n, r in ((31, 1.0), (15, 0.5))
+        for s in ("N", "2N")]
+
+
+def test_trained_points_keep_bla_with_the_window_covering_the_slice():
+    pts = trained_bla_points(SUMMARY)
+    assert [(p["window"], p["resolution"], p["accuracy"]) for p in pts] == [(64, 15, 0.2)]
+
+
+def test_readout_table_and_figure():
+    rows, headers = readout_table(GRID, resolutions=(31, 15), widths=(64,))
+    assert headers == ["d", "slots", "W/N = 2.1", "W/N = 4.3"]
+    assert rows == [[64, "S = N", "1.00", "0.50"], [64, "S = 2N", "1.00", "0.50"]]
+    fig = readout_figure(GRID, trained_bla_points(SUMMARY), widths=(64,))
+    assert len(fig.data) == 3
+
+
+def rec(mixer, kw, lr, seed, acc, state=100):
+    return {"mixer": mixer, "mixer_kwargs": kw, "lr": lr, "seed": seed, "accuracy": acc,
+            "d_model": 64, "state_size": state, "steps": 10}
+
+
+def test_variant_summary_picks_the_lr_by_mean_over_seeds():
+    recs = [rec("swa", {"window": 8}, 1e-2, 0, 0.9), rec("swa", {"window": 8}, 1e-2, 1, 0.1),
+            rec("swa", {"window": 8}, 1e-3, 0, 0.6), rec("swa", {"window": 8}, 1e-3, 1, 0.6)]
+    (row,) = variant_summary(recs)
+    assert row["lr"] == 1e-3 and row["mean"] == 0.6 and row["n_seeds"] == 2
+    assert row["label"] == "SWA W=8" and row["complete"]
+    assert len(variants_figure([row]).data) == 1
+
+
+def test_variant_labels():
+    assert variant_label(rec("bla_multires", {"heads": ((16, 16), (128, 47))}, 1, 0, 0)) == \
+        "multi-res (16, 16) + (128, 47)"
+    assert variant_label(rec("bla", {"window": 64, "resolution": 15, "num_slots": 30},
+                             1, 0, 0)) == "BLA (64, 15) S=30"
