@@ -14,10 +14,12 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sweep (smoke test)")
     ap.add_argument("--sections", default=None,
                     help="gpu: comma-separated subset of variants,bla,decode,flex,cudnn,gsa (default all)")
-    ap.add_argument("--key", default=None, help="ab: the kernel CONFIG entry to compare")
+    ap.add_argument("--launch", default=None,
+                    help='gpu: LaunchConfig fields for the whole run, "bwd_dot=tf32rn,score_dot=tf32rn"')
+    ap.add_argument("--key", default=None, help="ab: the LaunchConfig field (or C, the chunk size) to compare")
     ap.add_argument("--values", default=None, help="ab: comma-separated values (true/false, integers or strings)")
     ap.add_argument("--variants", default=None,
-                    help='ab: named sets of CONFIG overrides, "base:;pre:preround=true,fwd_split=true"')
+                    help='ab: named sets of LaunchConfig fields, "base:;fast:score_dot=tf32rn;c32:C=32"')
     args = ap.parse_args(argv)
     if args.inputs and args.which != "merge":
         ap.error(f"{args.which} takes no positional arguments, got {' '.join(args.inputs)}")
@@ -43,7 +45,11 @@ def main(argv=None) -> int:
     if args.which == "gpu":
         from blaviz.bench.gpu import SECTIONS, run as run_gpu
         sections = tuple(x.strip() for x in args.sections.split(",")) if args.sections else SECTIONS
-        return run_gpu(out=args.out, quick=args.quick, sections=sections)
+        launch = None
+        if args.launch:
+            from blaviz.bench.gpu import parse_launch
+            launch = parse_launch(args.launch)
+        return run_gpu(out=args.out, quick=args.quick, sections=sections, launch=launch)
     if args.which == "decode-warps":
         from blaviz.bench.gpu import run_decode_warps
         return run_decode_warps(out=args.out)
