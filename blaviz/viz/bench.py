@@ -226,7 +226,8 @@ def state_figure(bench: dict, seq_len: int = 8192, window: int = 512) -> go.Figu
             fig.add_trace(go.Scatter(
                 x=[r["state"] for r in pts], y=compact([r[key] for r in pts], 4),
                 text=[r["label"] for r in pts], mode="lines+markers+text",
-                textposition=where, name=name, legendgroup=op, showlegend=col == 1,
+                textposition=where, cliponaxis=False, name=name, legendgroup=op,
+                showlegend=col == 1,
                 line=dict(color=color, width=2 if op == "bla" else 1.5,
                           dash="solid" if op == "bla" else "dot"),
                 marker=dict(color=color, size=8,
@@ -236,10 +237,15 @@ def state_figure(bench: dict, seq_len: int = 8192, window: int = 512) -> go.Figu
     tokens = cfg.get("tokens")
     states = [r["state"] for r in rows]
     span = [math.log10(min(states) / 1.8), math.log10(max(states) * 1.8)]  # room for labels
-    times = [r[k] for r in rows for k in ("fwd_ms", "fwdbwd_ms") if r[k] is not None]
-    fig.update_xaxes(type="log", range=span, title_text="state per head (real numbers)")
-    fig.update_yaxes(type="log", range=[math.log10(min(times) / 1.4),
-                                        math.log10(max(times) * 1.3)])
+    xt = [1e3, 1e4, 1e5, 1e6]
+    fig.update_xaxes(type="log", range=span, title_text="state per head",
+                     tickvals=xt, ticktext=["1k", "10k", "100k", "1M"])
+    ticks = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100]
+    for col, key in ((1, "fwd_ms"), (2, "fwdbwd_ms")):        # each panel its own range
+        times = [r[key] for r in rows if r[key] is not None]
+        fig.update_yaxes(type="log", range=[math.log10(min(times) / 1.5),
+                                            math.log10(max(times) * 1.4)],
+                         tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], row=1, col=col)
     ytitle = "ms per step" + (f" ({tokens:,} tokens)" if tokens else "")
     fig.update_yaxes(title_text=ytitle, row=1, col=1)
     fig.update_layout(height=460, margin=dict(t=40, b=40, l=70, r=20),
