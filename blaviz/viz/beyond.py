@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from .figures import compact
 
 __all__ = ["trained_bla_points", "readout_figure", "readout_table", "variant_label",
-           "variant_summary", "variants_figure"]
+           "variant_summary", "variants_figure", "controls_figure", "run_cost"]
 
 _SLOT_STYLE = {"N": ("S = N", "solid"), "2N": ("S = 2N", "dash"), "W": ("S = W", "dot")}
 # one colour per slot rule on every panel (plotly would cycle colours across the panels)
@@ -174,3 +174,39 @@ def variants_figure(summary: Sequence[dict], *, title: str = "",
                       xaxis=dict(title=metric_name, range=[0, 1]),
                       yaxis=dict(autorange="reversed"))
     return fig
+
+
+def controls_figure(records: Sequence[dict], *, title: str = "") -> go.Figure:
+    """Validation accuracy against training step, one line per run (label and learning rate)."""
+    fig = go.Figure()
+    for r in sorted(records, key=lambda r: (variant_label(r), r["lr"])):
+        h = r.get("history", [])
+        if not h:
+            continue
+        name = f"{variant_label(r)}, lr {r['lr']:g}"
+        fig.add_trace(go.Scatter(
+            x=[p["step"] for p in h], y=compact([p["val_pooled"] for p in h]),
+            mode="lines+markers", name=name,
+            hovertemplate=name + "<br>step %{x}<br>val %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=380, xaxis_title="training step",
+                      yaxis=dict(title="pooled validation accuracy", range=[0, 1]),
+                      legend=dict(orientation="h", y=-0.3))
+    return fig
+
+
+def run_cost(records: Sequence[dict], concurrency: int) -> list[dict]:
+    """GPU-minutes one complete run would take, per configuration, from (cut) runs that shared
+    one GPU ``concurrency`` ways: ``planned_steps * (train_time_s / steps) / concurrency / 60``.
+    A run that stops early (0.99 reached) costs less; the estimate is for the whole schedule."""
+    out = {}
+    for r in records:
+        if "error" in r or not r.get("steps"):
+            continue
+        per_step = r["train_time_s"] / r["steps"]
+        minutes = r["planned_steps"] * per_step / concurrency / 60
+        key = variant_label(r)
+        out.setdefault(key, []).append({"s_per_step": per_step, "minutes": minutes,
+                                        "planned_steps": r["planned_steps"]})
+    return [{"label": k, "s_per_step": statistics.mean(x["s_per_step"] for x in v),
+             "planned_steps": v[0]["planned_steps"],
+             "gpu_minutes": statistics.mean(x["minutes"] for x in v)} for k, v in out.items()]

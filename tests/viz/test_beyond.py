@@ -44,3 +44,13 @@ def test_variant_labels():
         "multi-res (16, 16) + (128, 47)"
     assert variant_label(rec("bla", {"window": 64, "resolution": 15, "num_slots": 30},
                              1, 0, 0)) == "BLA (64, 15) S=30"
+
+
+def test_run_cost_and_controls_figure():
+    from blaviz.viz.beyond import controls_figure, run_cost
+    r = rec("swa", {"window": 8}, 1e-2, 0, 0.5)
+    r.update(train_time_s=60.0, steps=600, planned_steps=6000,
+             history=[{"step": 300, "val_pooled": 0.1}, {"step": 600, "val_pooled": 0.4}])
+    (c,) = run_cost([r], concurrency=10)
+    assert abs(c["s_per_step"] - 0.1) < 1e-12 and abs(c["gpu_minutes"] - 1.0) < 1e-12
+    assert len(controls_figure([r]).data) == 1
