@@ -1,9 +1,11 @@
 """The ci preset learns MQAR on the CPU: SWA covering the sequence reaches far above chance."""
+import pytest
 import torch
 
 from blaviz.experiments.mqar import get_preset, run_one, sweep_specs
 
 
+@pytest.mark.slow   # a real training run: 1-2 minutes on two busy cores
 def test_ci_preset_learns_mqar():
     torch.set_num_threads(1)
     preset = get_preset("ci")

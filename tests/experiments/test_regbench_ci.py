@@ -34,6 +34,7 @@ REQUIRED = {"key", "task", "mixer", "mixer_kwargs", "d_model", "state_size", "ac
             "n_params", "stopped"}
 
 
+@pytest.mark.slow   # a real training run: 1-2 minutes on two busy cores
 def test_ci_preset_learns_in_context():
     """SWA (W = 32) on the ci preset: validity far above every context-free baseline, in < ~60 s."""
     preset = get_preset("ci")

@@ -83,6 +83,7 @@ def test_time_budget_stops_and_is_not_finished(tmp_path):
     assert rec["stopped"] == "time_limit"
 
 
+@pytest.mark.slow   # two spawned workers import torch: ~30-50 s on two busy cores
 def test_process_pool(tmp_path):
     p = micro_preset()
     specs = sweep_specs(p)
