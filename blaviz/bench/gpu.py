@@ -20,7 +20,7 @@ TOKENS = 65536
 LENGTHS = (2048, 8192, 32768)
 BLA_N = (15, 31, 63)
 BLA_W = (128, 512, 2048)
-FLEX_W = (64, 512, 2048)
+FLEX_W = (64, 512)
 GSA_M = (16, 32, 64)
 DECODE_BATCH = 64
 BREAKDOWN_T = (8192, 32768)
@@ -163,15 +163,19 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
+    "fwd_split": ({"fwd_split": True}, 64),
     "bwd_tf32rn": ({"bwd_dot": "tf32rn"}, 64),
-    "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
 }
+#: The settings the ``variants`` section may choose for the rest of a run: those that change how
+#: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
+STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps", "fwd_split")
 
 
 def bench_bla_variants(R, bw, variants=None, rounds=2):
     """Launch settings at N=63, W=512, T=8192, each gated against float64 (with an initial state)
     first, timed in alternating rounds (best of the rounds' medians), with each kernel's registers
-    and spills. Returns ``(rows, defaults)``."""
+    and spills. Returns ``(rows, chosen)``: the fastest (forward+backward) of the variants that
+    passed their gate and differ from the defaults only in :data:`STRUCTURAL` settings."""
     import dataclasses
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH, LaunchConfig, kernel_stats
     variants = VARIANTS if variants is None else variants
@@ -211,7 +215,11 @@ def bench_bla_variants(R, bw, variants=None, rounds=2):
     for row in rows:
         print("variant", row["value"], row["fwd_ms"], row["fwdbwd_ms"],
               {k: (v["n_regs"], v["n_spills"]) for k, v in row["kernels"].items()}, flush=True)
-    return rows, dict(dataclasses.asdict(DEFAULT_LAUNCH), chunk_size=64)
+    eligible = [r for r in rows if r["passed_gate"] and r["chunk_size"] == 64 and set(r["overrides"]) <= set(STRUCTURAL)]
+    best = min(eligible, key=lambda r: r["fwdbwd_ms"], default=None)
+    chosen = LaunchConfig(**{**dataclasses.asdict(DEFAULT_LAUNCH), **(best["overrides"] if best else {})})
+    print("chosen launch settings:", chosen, flush=True)
+    return rows, chosen
 
 
 def bench_accuracy(R):
@@ -316,8 +324,8 @@ def bench_flex(R, bw):
             R.error(f"flex gate W={W}", exc)
             continue
         for T in LENGTHS:
-            if T != 8192 and W != 512:
-                continue                      # compile time: all W at T=8192, all T at W=512
+            if T != 8192 and (W != 512 or T < 8192):
+                continue                      # compile time: W=64 at T=8192, W=512 at T=8192 and 32768
             B = TOKENS // T
             try:
                 q, k, v = (_rand(B, H, T, D, requires_grad=True) for _ in range(3))
@@ -548,8 +556,10 @@ def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
     ``results/bench/h200_variants.json`` unless ``out`` says otherwise."""
     if not _cuda_ready():
         return 1
+    import dataclasses
     R = Runner()
-    rows, defaults = bench_bla_variants(R, None, variants, rounds)
+    rows, chosen = bench_bla_variants(R, None, variants, rounds)
+    defaults = dict(dataclasses.asdict(chosen), chosen=True)
     save_json(out or os.path.join("results", "bench", "h200_variants.json"),
               dict(provenance=_gpu_provenance(), config=dict(variants=variants, defaults=defaults, W=512, N=63,
                                                              T=8192, B=TOKENS // 8192, H=H, D=D, dtype="bfloat16",
@@ -675,6 +685,7 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH
     import dataclasses
+    explicit = launch is not None
     launch = DEFAULT_LAUNCH if launch is None else launch
     state = dict(variants=[], chosen=dict(dataclasses.asdict(launch), chunk_size=64,
                                           is_default=launch == DEFAULT_LAUNCH), breakdown=[],
@@ -704,7 +715,10 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
 
     if "variants" in sections and not quick:
         try:
-            state["variants"], _ = bench_bla_variants(R, bw)
+            state["variants"], chosen = bench_bla_variants(R, bw)
+            if not explicit:                   # --launch wins over the variants' choice
+                launch = chosen
+                state["chosen"] = dict(dataclasses.asdict(launch), chunk_size=64, is_default=launch == DEFAULT_LAUNCH)
         except Exception as exc:  # noqa: BLE001
             R.error("variants", exc)
         state["done"].append("variants")
