@@ -253,7 +253,7 @@ def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
     ``references``: ``{name: {"validity", "tv"}}`` drawn as dotted horizontal lines (e.g. the
     in-context 3-gram and the uniform guess)."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
-                        subplot_titles=("validity accuracy (higher is better)", "TV distance (lower is better)"))
+                        subplot_titles=("validity (higher is better)", "TV distance (lower is better)"))
     seen = defaultdict(int)
     for name, pts in sweep_series(rows).items():
         mixer = pts[0]["mixer"]
@@ -277,7 +277,7 @@ def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
             fig.add_hline(y=float(v), line=dict(width=1.3, **style), row=1, col=col,
                           annotation_text=name, annotation_position="bottom right",
                           annotation_font=dict(size=10, color=style["color"]))
-    fig.update_xaxes(type="log", title_text="state per layer (real numbers)")
+    fig.update_xaxes(type="log", title_text="state per layer")
     fig.update_yaxes(range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(range=[0, 1.0], row=1, col=2)
     fig.update_layout(height=430, margin=dict(l=50, r=20, t=70 if title else 40, b=50), title=title,
