@@ -31,7 +31,7 @@ if [[ ${TESTS:-1} == 1 ]]; then
   echo "tests rc=$test_rc" | tee -a "$work/env.txt"
 fi
 launch=()
-if [[ $test_rc != 0 && -n ${FALLBACK_LAUNCH:-} ]]; then
+if [[ $test_rc == 1 && -n ${FALLBACK_LAUNCH:-} ]]; then   # 1: tests failed (not a timeout)
   launch=(--launch "$FALLBACK_LAUNCH")
   echo "tests failed: benchmark under --launch $FALLBACK_LAUNCH" | tee -a "$work/env.txt"
 fi

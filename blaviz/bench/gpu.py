@@ -164,7 +164,6 @@ def _bla_fns(T, W, N, C, launch=None):
 VARIANTS = {
     "default": ({}, 64),
     "fwd_split": ({"fwd_split": True}, 64),
-    "bwd_tf32rn": ({"bwd_dot": "tf32rn"}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
