@@ -25,7 +25,7 @@ __all__ = [
     "ROLE_COLORS", "example_roles", "example_table",
     "STATE_FORMULAS", "state_formula_rows",
     "query_distances", "window_coverage",
-    "provenance", "provenance_label", "runs_label",
+    "provenance", "runs_label",
     "MIXER_LABELS", "accuracy_state_traces", "accuracy_state_layout", "accuracy_state_figure",
     "per_slice_figure", "training_curve_figure",
 ]
@@ -225,13 +225,6 @@ def runs_label(records: Sequence[dict]) -> str:
     appendix that says how each results file was made, not to a figure)."""
     p = provenance(records)
     return f"{p['n_runs']} complete runs on {', '.join(p['gpus'])}"
-
-
-def provenance_label(records: Sequence[dict]) -> str:
-    """``"stored runs: NVIDIA H200, 2026-11-28, commits 8717e84+dirty, 260444b (27 complete runs)"``."""
-    p = provenance(records)
-    return (f"stored runs: {', '.join(p['gpus'])}, {', '.join(p['dates'])}, "
-            f"commit{'s' if len(p['commits']) > 1 else ''} {', '.join(p['commits'])} ({p['n_runs']} complete runs)")
 
 
 # ------------------------------------------------------------------------------ accuracy vs state

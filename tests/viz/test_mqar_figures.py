@@ -13,7 +13,7 @@ from blaviz.experiments.mqar import MQARTaskData
 from blaviz.state_size import state_size
 from blaviz.viz import figure_html
 from blaviz.viz.mqar import (ROLE_COLORS, accuracy_state_figure, accuracy_state_traces, example_roles,
-                             example_table, per_slice_figure, provenance, provenance_label, query_distances,
+                             example_table, per_slice_figure, provenance, query_distances,
                              runs_label,
                              state_formula_rows, training_curve_figure, window_coverage)
 
@@ -110,15 +110,12 @@ def _rec(commit, dirty, when, gpu="NVIDIA H200"):
     return {"git_commit": commit, "git_dirty": dirty, "started_at": when, "gpu_name": gpu, "torch_version": "2.11"}
 
 
-def test_provenance_label():
+def test_provenance_and_runs_label():
     recs = [_rec("8717e84cfd9c", "true", "2026-11-28T11:49:00+00:00"),
             _rec("260444b", "0", "2026-11-28T12:01:24+00:00"),
             _rec("8717e84cfd9c", True, "2026-11-28T11:50:00+00:00")]
     p = provenance(recs)
     assert p["commits"] == ["8717e84+dirty", "260444b"] and p["dates"] == ["2026-11-28"] and p["n_runs"] == 3
-    assert provenance_label(recs) == ("stored runs: NVIDIA H200, 2026-11-28, commits 8717e84+dirty, 260444b "
-                                      "(3 complete runs)")
-    assert "commit 260444b (1" in provenance_label(recs[1:2])
     assert runs_label(recs) == "3 complete runs on NVIDIA H200"
 
 
