@@ -163,11 +163,13 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
-    "fwd_split": ({"fwd_split": True}, 64),
+    "bwd_tf32rn": ({"bwd_dot": "tf32rn"}, 64),
+    "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
+    "scan_bd32": ({"scan_bd": 32}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
-STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps", "fwd_split")
+STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps")
 
 
 def bench_bla_variants(R, bw, variants=None, rounds=2):
@@ -677,9 +679,9 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
     t_start = time.perf_counter()
     R = Runner()
     global LENGTHS, BLA_N, BLA_W, BREAKDOWN_T
-    if quick:                                   # a short check: BLA only, no launch-setting sweep
-        LENGTHS, BLA_N, BLA_W, BREAKDOWN_T = (8192, 32768), (63,), (512,), (8192,)
-        sections = tuple(x for x in sections if x == "bla")
+    if quick:                                   # a short run: W=512, T=8192 and 32768, no variants
+        LENGTHS, BLA_W, BREAKDOWN_T = (8192, 32768), (512,), (8192,)
+        sections = tuple(x for x in sections if x != "variants")
     bw = copy_bandwidth()
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH
@@ -722,7 +724,7 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
             R.error("variants", exc)
         state["done"].append("variants")
         save()
-    if "accuracy" in sections and not quick:
+    if "accuracy" in sections:
         try:
             state["accuracy"] = bench_accuracy(R)
         except Exception as exc:  # noqa: BLE001

@@ -14,8 +14,6 @@ if not torch.cuda.is_available():  # must precede the first @triton.jit
 import pytest  # noqa: E402
 
 pytest.importorskip("triton")
-# on a CPU every test here runs in the Triton interpreter (~80 s in all): `make test-fast` skips them
-pytestmark = pytest.mark.slow
 
 from blaviz.ops.bla import BLAState, bla_attention, bla_chunk, bla_recurrent, bla_step  # noqa: E402
 from blaviz.ops.bla.triton import bla_step_triton, bla_triton  # noqa: E402
@@ -303,24 +301,3 @@ def test_half_precision_gradients(bwd_dot):
     for name, a, b in zip(("o", "final F", "final G", "dq", "dk", "dv", "dF0", "dG0"), vals + grads,
                           ref_vals + ref_grads):
         assert_close_rms(a.cpu(), b.cpu(), 1e-2, f"{name} (bwd_dot={bwd_dot})")
-
-
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_split_forward_is_bit_identical(dtype):
-    """``fwd_split`` (key side, slot weights through memory, then value side) computes the very same
-    outputs, final state and gradients as the one-launch forward, with and without a gradient."""
-    from blaviz.ops.bla.triton import LaunchConfig
-    W, N, S, T, D = 32, 15, 20, 45, 16
-    q, k, v, st = _inputs(1, T, 2, D, N=N, with_state=True, pos=3)
-    seeds = (torch.randn(1, T, 2, D, dtype=torch.float64), torch.randn(1, 2, N, D, dtype=torch.float64),
-             torch.randn(1, 2, N, D, dtype=torch.float64))
-    runs = []
-    for split in (False, True):
-        def tri(*a, **kw):
-            return bla_triton(*a, launch=LaunchConfig(fwd_split=split), **kw)
-        runs.append(_run(tri, q, k, v, st, dtype, W, N, S, 16, seeds))
-        with torch.no_grad():
-            runs[-1][0].append(tri(*(x.to(DEV, dtype) for x in (q, k, v)), W, N, chunk_size=16)[0])
-    (va, ga), (vb, gb) = runs
-    for a, b in zip(va + ga, vb + gb):
-        assert torch.equal(a, b)
