@@ -1,7 +1,8 @@
 /* The book's page behaviour (loaded, not deferred, on every page by book/_ext/blaviz_site.py):
    - plotly figures follow the page's light/dark theme (pydata-sphinx-theme's data-theme on
      <html>) with the book's templates (window.BLAVIZ_TEMPLATES, _static/blaviz-templates.js,
-     generated from blaviz.viz.figures), and put their legend below the plot on narrow screens;
+     generated from blaviz.viz.figures), and put their legend below the plot (and below a
+     slider) on screens narrower than 600 px, growing the figure by the legend's height;
    - display equations wider than their box get the class blaviz-scrolls (a visible cue);
    - tables wider than the column scroll inside a wrapper. */
 (function () {
@@ -25,26 +26,34 @@
       gd._blavizTheme = want;
     }
     var narrow = gd.clientWidth > 0 && gd.clientWidth < NARROW_PX;
-    var legend = gd.layout.legend || {};
-    if (narrow && !gd._blavizWideLegend && gd._fullLayout.showlegend) {
-      gd._blavizWideLegend = {
-        orientation: legend.orientation || null, x: legend.x === undefined ? null : legend.x,
-        y: legend.y === undefined ? null : legend.y, xanchor: legend.xanchor || null,
-        yanchor: legend.yanchor || null
-      };
+    var fl = gd._fullLayout;
+    if (narrow && !gd._blavizWide && fl.showlegend) {
+      // the legend goes below everything (plot, axis titles, slider): at the bottom of the
+      // figure, which grows by the legend's height
+      var legend = gd.layout.legend || {};
+      gd._blavizWide = {legend: JSON.parse(JSON.stringify(legend)),
+                        marginB: fl.margin.b, height: fl.height, css: gd.style.height};
       update["legend.orientation"] = "h";
       update["legend.x"] = 0;
       update["legend.xanchor"] = "left";
-      update["legend.y"] = -0.22;
-      update["legend.yanchor"] = "top";
-    } else if (!narrow && gd._blavizWideLegend) {
-      var w = gd._blavizWideLegend;
-      update["legend.orientation"] = w.orientation;
-      update["legend.x"] = w.x;
-      update["legend.xanchor"] = w.xanchor;
-      update["legend.y"] = w.y;
-      update["legend.yanchor"] = w.yanchor;
-      gd._blavizWideLegend = null;
+      update["legend.yref"] = "container";
+      update["legend.y"] = 0;
+      update["legend.yanchor"] = "bottom";
+      window.Plotly.relayout(gd, update).then(function () {
+        var lh = Math.ceil(gd._fullLayout.legend._effHeight || gd._fullLayout.legend._height || 0);
+        var wide = gd._blavizWide;
+        if (!lh || !wide) { return; }
+        gd.style.height = (wide.height + lh + 8) + "px";
+        window.Plotly.relayout(gd, {"margin.b": wide.marginB + lh + 8, height: wide.height + lh + 8});
+      });
+      return;
+    } else if (!narrow && gd._blavizWide) {
+      var w = gd._blavizWide;
+      gd._blavizWide = null;
+      gd.style.height = w.css;
+      update.legend = w.legend;
+      update["margin.b"] = w.marginB;
+      update.height = w.height;
     }
     if (Object.keys(update).length) { window.Plotly.relayout(gd, update); }
   }
