@@ -22,7 +22,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $(STAMP)
 
+# _build/html is removed first: Sphinx never deletes files an older build wrote (a stale 24 MB
+# MathJax would ship and fail the site-size check); the notebooks execute anyway (force)
 book: $(STAMP)
+	rm -rf _build/html
 	$(BIN)/jupyter-book build $(JB_FLAGS) .
 	@echo "website: _build/html/index.html"
 
