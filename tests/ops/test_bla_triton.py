@@ -94,8 +94,7 @@ def test_forward_without_gradients():
 
 
 def test_round_tf32_and_rounded_tables():
-    from blaviz.ops.bla.triton import chunk_consts, round_tf32
-    from blaviz.ops.bla.triton._consts import DOT_TABLES
+    from blaviz.ops.bla.triton import DOT_TABLES, chunk_consts, round_tf32
     x = torch.randn(10000, dtype=torch.float32) * 10.0 ** torch.randint(-20, 20, (10000,)).float()
     r = round_tf32(x)
     assert torch.equal(round_tf32(r), r)                                    # idempotent

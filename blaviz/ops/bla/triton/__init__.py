@@ -46,13 +46,17 @@ def _interpreter_numpy2_fix() -> None:
 if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
     _interpreter_numpy2_fix()
 
-from blaviz.ops.bla.triton._consts import (ChunkConsts, chunk_consts, pow2_at_least_16,  # noqa: E402
-                                           pow2_at_least_32, round_tf32, step_consts)
-from blaviz.ops.bla.triton.decode import bla_step_triton, decode_warps  # noqa: E402
-from blaviz.ops.bla.triton.function import (DEFAULT_LAUNCH, MAX_HEAD_DIM, ChunkPlan, LaunchConfig,  # noqa: E402
-                                            bla_triton, bwd_local, bwd_scan, chunk_plan, fwd_out, fwd_scan,
-                                            kernel_stats)
+from blaviz.ops.bla.triton._consts import (  # noqa: E402
+    DOT_TABLES, ChunkConsts, chunk_consts, pow2_at_least_16, pow2_at_least_32,
+    round_tf32, step_consts)
+from blaviz.ops.bla.triton.decode import (  # noqa: E402
+    DECODE_BLOCK_D, bla_step_triton, decode_warps)
+from blaviz.ops.bla.triton.function import (  # noqa: E402
+    DEFAULT_LAUNCH, MAX_HEAD_DIM, ChunkPlan, LaunchConfig, bla_triton, bwd_local,
+    bwd_scan, chunk_plan, fwd_out, fwd_scan, kernel_stats)
 
-__all__ = ["bla_triton", "bla_step_triton", "LaunchConfig", "DEFAULT_LAUNCH", "MAX_HEAD_DIM", "ChunkPlan",
-           "chunk_plan", "fwd_scan", "fwd_out", "bwd_local", "bwd_scan", "kernel_stats", "ChunkConsts",
-           "chunk_consts", "step_consts", "round_tf32", "pow2_at_least_16", "pow2_at_least_32", "decode_warps"]
+__all__ = ["bla_triton", "bla_step_triton", "LaunchConfig", "DEFAULT_LAUNCH",
+           "MAX_HEAD_DIM", "ChunkPlan", "chunk_plan", "fwd_scan", "fwd_out",
+           "bwd_local", "bwd_scan", "kernel_stats", "ChunkConsts", "chunk_consts",
+           "step_consts", "round_tf32", "DOT_TABLES", "pow2_at_least_16",
+           "pow2_at_least_32", "decode_warps", "DECODE_BLOCK_D"]
