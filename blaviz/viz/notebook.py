@@ -114,12 +114,14 @@ def _strip(source: str, *, docstring: bool, checks: bool) -> str:
             spans.append((body[0].lineno, body[0].end_lineno))
             body = body[1:]
         if not checks:
+            leading = []
             for stmt in body:
                 if isinstance(stmt, ast.If) and not stmt.orelse and \
                         all(isinstance(s, ast.Raise) for s in stmt.body):
-                    spans.append((stmt.lineno, stmt.end_lineno))
+                    leading.append((stmt.lineno, stmt.end_lineno))
                 else:
                     break
+            spans += leading[:-1] if len(leading) == len(body) else leading  # never an empty body
     return "".join(_drop_lines(source.splitlines(keepends=True), spans))
 
 
