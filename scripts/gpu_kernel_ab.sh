@@ -7,6 +7,8 @@
 # defaults, and says so in its JSON. Everything is packed into $OUT/kernels.tgz (the device tool
 # brings back at most 8 files).
 #
+# QUICK=1: `bench gpu --quick` (W = 512 only, T = 8192 and 32768, no variants).
+#
 #   SECTIONS=variants,accuracy,decode bash scripts/gpu_kernel_ab.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,7 @@ if [[ $test_rc == 1 && -n ${FALLBACK_LAUNCH:-} ]]; then   # 1: tests failed (not
   echo "tests failed: benchmark under --launch $FALLBACK_LAUNCH" | tee -a "$work/env.txt"
 fi
 timeout "${BENCH_TIMEOUT:-330}" python3 -m blaviz.bench gpu --sections "${SECTIONS:-variants,accuracy,bla,decode}" \
-  "${launch[@]}" --out "$work/h200.json" 2>&1 | tee "$work/bench.log"
+  "${launch[@]}" ${QUICK:+--quick} --out "$work/h200.json" 2>&1 | tee "$work/bench.log"
 echo "bench rc=${PIPESTATUS[0]}" | tee -a "$work/env.txt"
 tar -czf "$OUT/kernels.tgz" -C "$work" .
 cp "$work/env.txt" "$OUT/env.txt"
