@@ -17,7 +17,8 @@ from plotly.subplots import make_subplots
 from .figures import compact
 
 __all__ = ["trained_bla_points", "readout_figure", "readout_table", "variant_label",
-           "variant_summary", "variants_figure", "controls_figure", "run_cost"]
+           "variant_summary", "variants_figure", "controls_figure", "run_cost",
+           "erasure_kernels_figure"]
 
 _SLOT_STYLE = {"N": ("S = N", "solid"), "2N": ("S = 2N", "dash"), "W": ("S = W", "dot")}
 # one colour per slot rule on every panel (plotly would cycle colours across the panels)
@@ -210,3 +211,31 @@ def run_cost(records: Sequence[dict], concurrency: int) -> list[dict]:
     return [{"label": k, "s_per_step": statistics.mean(x["s_per_step"] for x in v),
              "planned_steps": v[0]["planned_steps"],
              "gpu_minutes": statistics.mean(x["minutes"] for x in v)} for k, v in out.items()]
+
+
+def erasure_kernels_figure(window: int = 32, resolution: int = 7, slots=(0, 2),
+                           length: int | None = None) -> go.Figure:
+    """Slot kernels ``h_j(D)`` of BLA (periodic erasure) beside exact erasure's truncated ones,
+    with the peak ``N / W`` marked: what each slot weighs the token at lag ``D`` with."""
+    from blaviz.analysis.readout import read_kernels
+
+    L = length or 2 * window
+    periodic = read_kernels(window, resolution, None, L, "periodic")
+    exact = read_kernels(window, resolution, None, L, "exact")
+    fig = go.Figure()
+    lags = list(range(L))
+    colors = ("#636efa", "#ef553b", "#00a383", "#ab63fa")
+    for i, j in enumerate(slots):
+        for h, name, dash in ((periodic, "BLA", "solid"), (exact, "exact erasure", "dot")):
+            fig.add_trace(go.Scatter(
+                x=lags, y=compact(h[j].numpy()), mode="lines",
+                line=dict(dash=dash, color=colors[i % len(colors)]),
+                name=f"{name}, slot {j}",
+                hovertemplate=f"{name}, slot {j}<br>lag %{{x}}<br>weight %{{y:.3f}}"
+                              "<extra></extra>"))
+    fig.add_hline(y=resolution / window, line=dict(color="grey", width=1, dash="dash"),
+                  annotation_text="N / W", annotation_position="top right")
+    fig.update_layout(height=340, xaxis_title="lag D (tokens)", yaxis_title="h_j(D)",
+                      title=f"Slot kernels, W = {window}, N = {resolution}",
+                      legend=dict(orientation="h", y=-0.3))
+    return fig

@@ -54,3 +54,9 @@ def test_run_cost_and_controls_figure():
     (c,) = run_cost([r], concurrency=10)
     assert abs(c["s_per_step"] - 0.1) < 1e-12 and abs(c["gpu_minutes"] - 1.0) < 1e-12
     assert len(controls_figure([r]).data) == 1
+
+
+def test_erasure_kernels_figure():
+    from blaviz.viz.beyond import erasure_kernels_figure
+    fig = erasure_kernels_figure(16, 5, slots=(0, 1))
+    assert len(fig.data) == 4 and len(fig.data[0].x) == 32
