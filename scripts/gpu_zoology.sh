@@ -30,7 +30,7 @@ T0=$(date +%s)
 ST_PIDS=()
 for job in ${STEPTIME:-}; do
   p=${job%%:*}; w=${job#*:}
-  $PY -m blaviz.experiments steptime --task zoology --preset "$p" --widths "$w" --device "$DEVICE" \
+  timeout "$((BUDGET + 40))" $PY -m blaviz.experiments steptime --task zoology --preset "$p" --widths "$w" --device "$DEVICE" \
       --steps 5 >"$W/steptime_${p}_${w//,/-}.log" 2>&1 &
   ST_PIDS+=($!)
 done
