@@ -317,8 +317,7 @@ def kernel_table(batch: int, seq_len: int, heads: int, head_dim: int, resolution
     scan_grid = ("(B·H, 2⌈d/BD⌉)", (B * H, tiles))
     chunk_grid = ("(NC, B·H)", (NC, B * H))
     state = f"state [{NP}, {bd}], A [{NP}, {NP}], YM [{NP}, {C}], k or v [{C}, {bd}]"
-    chunk_tiles = (f"[C, d] = [{C}, {DP}], [C, N_P] = [{C}, {NP}], "
-                   f"[C, S_P] = [{C}, {SP}], [C, C] = [{C}, {C}]")
+    chunk_tiles = f"[{C}, {DP}], [{C}, {NP}], [{C}, {SP}], [{C}, {C}]"   # [C,d] [C,N_P] [C,S_P] [C,C]
     split = True                    # the backward is always two launches
     rows = [
         ("_fwd_scan_kernel", "forward 1: scan", scan_grid, state,
