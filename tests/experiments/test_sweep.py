@@ -104,3 +104,15 @@ def test_cli_list_and_analyze(tmp_path, capsys):
     assert main(["analyze", str(tmp_path / "runs.jsonl"), "--json", str(tmp_path / "s.json")]) == 0
     assert "| swa | 16 | W=8 | 256 | 0.500 |" in capsys.readouterr().out
     assert json.loads((tmp_path / "s.json").read_text())["rows"][0]["accuracy"] == 0.5
+
+
+@pytest.mark.slow   # builds both tasks' data and times real steps: ~7 s
+def test_steptime_serves_every_task():
+    """Step times come from the task's own data and model (MQAR's and RegBench's alike)."""
+    from blaviz.experiments.registry import get_task
+    from blaviz.experiments.timing import steptime
+    from tests.experiments.test_regbench_ci import micro_preset as regbench_micro
+
+    for task, p in ((get_task("mqar"), micro_preset()), (get_task("regbench"), regbench_micro())):
+        rows = steptime(task, p, task.sweep_specs(p)[:1], device="cpu", steps=1)
+        assert len(rows) == 1 and rows[0]["est_train_s"] > 0 and rows[0]["ms_per_step"]
