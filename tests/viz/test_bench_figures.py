@@ -150,6 +150,10 @@ def test_launch_rows_reads_times_and_registers():
     assert rows[2][3:] == ("255 / 200", "90 / 0", "2 / 2")
     assert rows[3] == ("backward scan", "1.00", "17%", "-", "-", "-")             # no record: dashes
     assert launch_rows(dict(breakdown=[bd]), 2048) == [] and launch_rows({}) == []
+    # the names the kernels record today: the output kernel storing p is preferred to the one without
+    bd2 = dict(bd, kernels=dict(fwd_out=dict(n_regs=200, n_spills=0),
+                                fwd_out_store_p=dict(n_regs=255, n_spills=186)))
+    assert launch_rows(dict(breakdown=[bd2]), 8192)[1][3:5] == ("255", "186")
 
 
 # ----------------------------------------------------------------------------- launch table
