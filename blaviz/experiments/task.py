@@ -27,6 +27,11 @@ from blaviz.experiments.records import REQUIRED_FIELDS
 from blaviz.experiments.train import TaskData, TrainConfig, base_record, train
 
 
+def _as_tuples(v):
+    """Lists (a spec read back from JSON) as the tuples a preset holds, so a key prints the same."""
+    return tuple(_as_tuples(x) for x in v) if isinstance(v, (list, tuple)) else v
+
+
 def short_hash(obj) -> str:
     """The first hex digits of the SHA-1 of ``obj`` as sorted JSON."""
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()
@@ -85,7 +90,7 @@ class Task:
         """A stable name for a run: ``[<task>/]<preset>/<mixer>(<kwargs>)/d../lr../s../<hash>``."""
         names = ("preset", "mixer", "mixer_kwargs", "d_model", "lr", "seed", "preset_hash")
         ident = {k: spec[k] for k in (("task",) + names if self.tagged_keys else names)}
-        kw = ",".join(f"{k}={v}" for k, v in sorted(spec["mixer_kwargs"].items()))
+        kw = ",".join(f"{k}={_as_tuples(v)}" for k, v in sorted(spec["mixer_kwargs"].items()))
         prefix = f"{self.name}/" if self.tagged_keys else ""
         return (f"{prefix}{spec['preset']}/{spec['mixer']}({kw})/d{spec['d_model']}/lr{spec['lr']:g}/"
                 f"s{spec['seed']}/" + short_hash(ident)[:8])
