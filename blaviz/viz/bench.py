@@ -431,10 +431,11 @@ def scan_rounding_error(window: int, resolution: int, chunk_size: int = 64, head
     return out
 
 
-ROUNDING_LAYOUT = dict(height=380, margin=dict(t=30, b=50, l=70, r=20),
+ROUNDING_LAYOUT = dict(height=420, margin=dict(t=30, b=50, l=70, r=20),
                        xaxis=dict(title="chunks scanned"),
                        yaxis=dict(type="log", title="relative RMS error of the state", exponentformat="power"),
-                       legend=dict(x=0.35, y=0.55, yanchor="middle"))
+                       # above the plot, off the data (the slider is below it)
+                       legend=dict(orientation="h", x=0, xanchor="left", y=1.02, yanchor="bottom"))
 _ROUNDING_COLORS = {"trunc": "#d62728", "rn": "#1f77b4", "tf32x3": "#2ca02c"}
 
 

@@ -24,19 +24,21 @@ def chunk_matrix_traces(window: int, resolution: int, chunk_size: int) -> list:
     bar = dict(thickness=12, len=0.9, y=0.5, yanchor="middle")     # one colorbar per panel
     return [
         go.Heatmap(z=compact(m.erase_inv.numpy()), xaxis="x", yaxis="y", name="Minv",
-                   colorbar=dict(bar, x=0.41), hovertemplate=_HOVER, **common),
+                   colorbar=dict(bar, x=0.41, title=dict(text="entry")), hovertemplate=_HOVER,
+                   **common),
         go.Heatmap(z=compact(dfac.numpy()), xaxis="x2", yaxis="y2", name="D_N(delta - i)",
-                   colorbar=dict(bar, x=1.0), hovertemplate=_HOVER, **common),
+                   colorbar=dict(bar, x=1.0, title=dict(text="<i>D</i><sub>N</sub>")),
+                   hovertemplate=_HOVER, **common),
     ]
 
 
 def chunk_matrix_layout(chunk_size: int) -> go.Figure:
     # short math titles (the chapter's text says what each matrix is), so they fit a phone
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.2, subplot_titles=(
-        r"$(I + L_C)^{-1}$", r"$D_N(\delta - i)$"))
-    fig.update_yaxes(autorange="reversed", title_text=r"$\text{query offset } \delta$", row=1, col=1)
+        "(<i>I</i> + <i>L</i><sub>C</sub>)<sup>−1</sup>", "<i>D</i><sub>N</sub>(δ − <i>i</i>)"))
+    fig.update_yaxes(autorange="reversed", title_text="query offset δ", row=1, col=1)
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
-    fig.update_xaxes(title_text=r"$\text{key offset } i$")
+    fig.update_xaxes(title_text="key offset <i>i</i>")
     fig.update_layout(height=400, margin=dict(t=60, b=50, l=60, r=20))
     return fig
 
@@ -66,10 +68,11 @@ def cost_traces(resolution: int, head_dim: int = 64, window: int = 512, seq_len:
     return traces
 
 
-COST_LAYOUT = dict(height=440, xaxis=dict(type="log", title=r"$\text{chunk size } C$"),
+# the legend to the right of the plot (the slider is below it; the site moves legends below the
+# plot on narrow screens)
+COST_LAYOUT = dict(height=420, xaxis=dict(type="log", title="chunk size <i>C</i>"),
                    yaxis=dict(type="log", title="matmul FLOPs per token and head"),
-                   margin=dict(t=30, b=50, l=70, r=20),
-                   legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"))
+                   margin=dict(t=30, b=50, l=70, r=20), legend=dict(x=1.02, y=1, xanchor="left"))
 
 
 def cost_figure(resolutions=(15, 31, 63, 127), active: int = 2, **kwargs) -> go.Figure:
