@@ -151,8 +151,8 @@ def _transition_ticks(window: int, resolution: int) -> dict:
 
 def transition_layout(*, height: int = 470) -> go.Figure:
     """``T`` and ``w`` side by side (slot rows, top to bottom), the complex plane on the right."""
-    fig = make_subplots(rows=1, cols=3, column_widths=[0.44, 0.05, 0.51], horizontal_spacing=0.12,
-                        subplot_titles=("<i>T</i>: slot <i>j</i> from slot <i>i</i>", "<i>w</i>",
+    fig = make_subplots(rows=1, cols=3, column_widths=[0.44, 0.05, 0.51], horizontal_spacing=0.07,
+                        subplot_titles=("<i>T</i> (row <i>j</i> from <i>i</i>)", "<i>w</i>",
                                         "eigenvalues of <i>T</i>"))
     fig.update_yaxes(autorange="reversed", title_text="slot j", row=1, col=1)
     fig.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=2)
@@ -160,12 +160,12 @@ def transition_layout(*, height: int = 470) -> go.Figure:
     fig.update_xaxes(range=[-1.35, 1.35], zeroline=True, title_text="real part (imaginary upward)",
                      row=1, col=3)
     fig.update_yaxes(range=[-1.75, 1.2], zeroline=True, scaleanchor="x3", row=1, col=3)
-    # one color scale for T and w; its colorbar sits between w and the complex plane
-    w_end = fig.layout.xaxis2.domain[1]
+    # one color scale for T and w; its colorbar at the far right (clear of panels and slider)
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=40),
                       coloraxis=dict(colorscale="RdBu_r", cmid=0.0,
-                                     colorbar=dict(x=w_end + 0.01, xanchor="left", thickness=10,
-                                                   len=0.8, title=dict(text="weight"))))
+                                     colorbar=dict(x=1.02, xanchor="left", thickness=10, len=0.8,
+                                                   tickfont=dict(size=10),
+                                                   title=dict(text="<i>T</i>, <i>w</i>"))))
     return fig
 
 

@@ -94,26 +94,32 @@ def mixing_matrix(mixer: Callable, q, k, *args, batch: int = 0, head: int = 0, *
     return o[batch, :, head, :]
 
 
-def mixing_figure(matrices: Mapping[str, object], *, height: int = 330) -> go.Figure:
-    """One heatmap per mixing matrix (rows: query t, columns: key τ), side by side, on one
-    shared color scale (one colorbar): signed (blue/red around 0) when any entry is negative."""
+def mixing_figure(matrices: Mapping[str, object], *, height: int = 400) -> go.Figure:
+    """One heatmap per mixing matrix (rows: query t, columns: key τ), side by side.
+
+    Each panel has its own color scale (a softmax row sums to 1, linear attention's entries are
+    raw dot products) and its own colorbar, horizontal under the panel; signed panels are blue
+    and red around 0.
+    """
     import torch
 
     names = list(matrices)
-    arrays = [matrices[n].detach().to("cpu", torch.float64).numpy() for n in names]
-    signed = any(bool((a < -1e-12).any()) for a in arrays)
-    lim = max(float(np.abs(a).max()) for a in arrays) or 1.0
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.03)
-    for i, (name, a) in enumerate(zip(names, arrays), start=1):
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=names, horizontal_spacing=0.04)
+    for i, name in enumerate(names, start=1):
+        a = matrices[name].detach().to("cpu", torch.float64).numpy()
+        signed = bool((a < -1e-12).any())
+        lim = float(np.abs(a).max()) or 1.0
         fig.add_trace(go.Heatmap(
-            z=compact(a, 4), coloraxis="coloraxis",
+            z=compact(a, 4), coloraxis=f"coloraxis{i if i > 1 else ''}",
             hovertemplate="t=%{y}, τ=%{x}: %{z:.3f}<extra>" + name + "</extra>",
         ), row=1, col=i)
         fig.update_yaxes(autorange="reversed", showticklabels=i == 1, row=1, col=i)
-        fig.update_xaxes(title_text="key position τ", row=1, col=i)
-    fig.update_yaxes(title_text="query position t", row=1, col=1)
-    fig.update_layout(
-        height=height, margin=dict(l=50, r=10, t=40, b=40),
-        coloraxis=dict(colorscale="RdBu" if signed else "Viridis", cmin=-lim if signed else 0.0,
-                       cmax=lim, colorbar=dict(title=dict(text="weight"), thickness=12, len=0.9)))
+        fig.update_xaxes(title_text="key τ", row=1, col=i)
+        x0, x1 = fig.layout[f"xaxis{i if i > 1 else ''}"].domain
+        fig.update_layout({f"coloraxis{i if i > 1 else ''}": dict(
+            colorscale="RdBu" if signed else "Viridis", cmin=-lim if signed else 0.0, cmax=lim,
+            colorbar=dict(orientation="h", x=(x0 + x1) / 2, xanchor="center", len=x1 - x0,
+                          y=-0.28, yanchor="top", thickness=8, tickfont=dict(size=10)))})
+    fig.update_yaxes(title_text="query t", row=1, col=1)
+    fig.update_layout(height=height, margin=dict(l=50, r=10, t=40, b=100))
     return fig
