@@ -309,7 +309,8 @@ def kernel_table(batch: int, seq_len: int, heads: int, head_dim: int, resolution
     d-tile, ``pow2_at_least_32`` for the padded frequency (``NP``) and slot (``SP``) sizes,
     ``pow2_at_least_16`` for head dims.
     """
-    from blaviz.ops.bla.triton import DEFAULT_LAUNCH, pow2_at_least_16, pow2_at_least_32
+    from blaviz.ops.bla.triton import (DECODE_BLOCK_D, DEFAULT_LAUNCH, pow2_at_least_16,
+                                       pow2_at_least_32)
 
     B, T, H, d, N, C = batch, seq_len, heads, head_dim, resolution, chunk_size
     S = N if num_slots is None else num_slots
@@ -343,7 +344,7 @@ def kernel_table(batch: int, seq_len: int, heads: int, head_dim: int, resolution
         ("_bwd_scan_kernel", "backward: adjoint scan", scan_grid,
          f"adjoint [{NP}, {bd}], A^T, YM^T (transposed loads)",
          "dK_loc, dV_loc, beta; final-state gradient", "dk, dv; initial-state gradient"),
-        ("_decode_kernel", "decode: one token", ("B·H", (B * H,)), f"F, G [{NP}, {DP}], Rs [{NP}, {SP}]",
+        ("_decode_kernel", "decode: one token", ("B·H", (B * H,)), f"F, G in [{NP}, {DECODE_BLOCK_D}] column tiles, Rs [{NP}, {SP}]",
          "q, k, v of the token; F, G (twice: direct and swapped); tables", "o; new F, G (may overwrite the old)"),
     ]
     out = []
