@@ -163,7 +163,6 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
-    "bwd_tf32rn": ({"bwd_dot": "tf32rn"}, 64),
     "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
     "scan_bd32": ({"scan_bd": 32}, 64),
 }

@@ -124,19 +124,19 @@ def test_launch_config_and_plan():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_LAUNCH.out_warps = 8
     for bad, name in ((dict(out_warps=3), "out_warps"), (dict(scan_bd=24), "scan_bd"),
-                      (dict(score_dot="tf32"), "score_dot"), (dict(bwd_dot="fp8"), "bwd_dot"), (dict(scan_stages=0), "scan_stages")):
+                      (dict(score_dot="tf32"), "score_dot"), (dict(scan_stages=0), "scan_stages")):
         with pytest.raises(ValueError, match=name):
             LaunchConfig(**bad)
     q = torch.randn(1, 20, 1, 16)
     with pytest.raises(ValueError, match="launch"):
         bla_triton(q, q, q, 16, 5, chunk_size=16, launch={"out_warps": 8})
     half = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu")
-    assert (half.sprec, half.prec, half.bprec) == ("tf32x3", "tf32rn", "bf16")
+    assert (half.sprec, half.prec) == ("tf32x3", "tf32rn")
     assert not half.score.rounded and half.value.rounded
     fast = chunk_plan(64, 15, 15, 16, 100, torch.float16, "cpu", LaunchConfig(score_dot="tf32rn"))
     assert (fast.sprec, fast.prec) == ("tf32rn", "tf32rn") and fast.score is fast.value
     full = chunk_plan(64, 15, 15, 16, 100, torch.float32, "cpu")
-    assert (full.sprec, full.prec, full.bprec) == ("tf32x3", "tf32x3", "tf32x3") and not full.value.rounded
+    assert (full.sprec, full.prec) == ("tf32x3", "tf32x3") and not full.value.rounded
 
 
 @pytest.mark.slow
@@ -280,12 +280,11 @@ def test_public_step_in_place_after_prefill():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bwd_dot", ["bf16", "tf32rn"])
-def test_half_precision_gradients(bwd_dot):
-    """bf16 inputs, forward and backward with an initial state, both operand precisions of the
-    first per-chunk backward launch. 1e-2 here (the GPU tests hold 5e-3): the interpreter converts
-    float32 to bf16 by truncation, which doubles the rounding error of every bf16 output (o, dq,
-    dk, dv); the bf16 products themselves round to nearest as on the GPU."""
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32rn"])
+def test_half_precision_gradients(score_dot):
+    """bf16 inputs, forward and backward with an initial state, both score-side precisions. 1e-2
+    here (the GPU tests hold 5e-3): the interpreter converts float32 to bf16 by truncation, which
+    doubles the rounding error of every bf16 output (o, dq, dk, dv)."""
     from blaviz.ops.bla.triton import LaunchConfig
     W, N, S, T, D = 32, 15, 20, 45, 16
     q, k, v, st = _inputs(1, T, 2, D, N=N, with_state=True, pos=3)
@@ -295,8 +294,8 @@ def test_half_precision_gradients(bwd_dot):
     ref_vals, ref_grads = _run(bla_chunk, q, k, v, st, torch.float64, W, N, S, 16, seeds)
 
     def tri(*a, **kw):
-        return bla_triton(*a, launch=LaunchConfig(bwd_dot=bwd_dot), **kw)
+        return bla_triton(*a, launch=LaunchConfig(score_dot=score_dot), **kw)
     vals, grads = _run(tri, q, k, v, st, torch.bfloat16, W, N, S, 16, seeds)
     for name, a, b in zip(("o", "final F", "final G", "dq", "dk", "dv", "dF0", "dG0"), vals + grads,
                           ref_vals + ref_grads):
-        assert_close_rms(a.cpu(), b.cpu(), 1e-2, f"{name} (bwd_dot={bwd_dot})")
+        assert_close_rms(a.cpu(), b.cpu(), 1e-2, f"{name} (score_dot={score_dot})")
