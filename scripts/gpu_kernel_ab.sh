@@ -3,7 +3,7 @@
 # benchmark sections given in SECTIONS (default variants,accuracy,bla,decode: launch settings side
 # by side with registers and spills, bf16 accuracy at large logits, BLA timings with the
 # per-launch breakdown, decoding through the public API). When the tests fail and FALLBACK_LAUNCH
-# is set (LaunchConfig fields, "bwd_dot=tf32rn"), the benchmark runs under it instead of the
+# is set (LaunchConfig fields, "score_dot=tf32rn"), the benchmark runs under it instead of the
 # defaults, and says so in its JSON. Everything is packed into $OUT/kernels.tgz (the device tool
 # brings back at most 8 files).
 #

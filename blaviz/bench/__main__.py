@@ -15,7 +15,7 @@ def main(argv=None) -> int:
     ap.add_argument("--sections", default=None,
                     help="gpu: comma-separated subset of variants,bla,decode,flex,cudnn,gsa (default all)")
     ap.add_argument("--launch", default=None,
-                    help='gpu: LaunchConfig fields for the whole run, "bwd_dot=tf32rn,score_dot=tf32rn"')
+                    help='gpu: LaunchConfig fields for the whole run, "score_dot=tf32rn,out_warps=8"')
     ap.add_argument("--key", default=None, help="ab: the LaunchConfig field (or C, the chunk size) to compare")
     ap.add_argument("--values", default=None, help="ab: comma-separated values (true/false, integers or strings)")
     ap.add_argument("--variants", default=None,

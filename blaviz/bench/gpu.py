@@ -656,7 +656,7 @@ SECTIONS = ("variants", "accuracy", "bla", "decode", "flex", "cudnn", "gsa")
 
 
 def parse_launch(text: str):
-    """``"bwd_dot=tf32rn,score_dot=tf32rn"`` -> a :class:`LaunchConfig` with those fields changed."""
+    """``"score_dot=tf32rn,out_warps=8"`` -> a :class:`LaunchConfig` with those fields changed."""
     import dataclasses
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH, LaunchConfig
     ((over, C),) = parse_variants(f"launch:{text}").values()
