@@ -96,7 +96,7 @@ STEP_IMPLS = ("recurrent", "triton", "auto")
 
 def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
              num_slots: int | None = None, scale: float | None = None, impl: str = "auto",
-             check_finite: bool = True):
+             check_finite: bool = True, out_state: BLAState | None = None, out=None):
     """Decode one token per sequence from the bounded state (BLA_SPEC section 2).
 
     Args:
@@ -107,6 +107,8 @@ def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
         check_finite: refuse a NaN or an infinity in ``q, k, v`` or the state, as in
             :func:`bla_attention`. One host synchronisation per step on a GPU, and not allowed
             inside a CUDA graph capture: decoding loops that capture pass ``False``.
+        out_state: a :class:`BLAState` to write the new state into, e.g. ``state`` itself (in place);
+            with ``out`` (``[B, H, Dv]``, the input dtype) the Triton step allocates nothing.
     Returns:
         ``(o [B, H, Dv], new_state)``.
     """
@@ -120,6 +122,12 @@ def bla_step(q, k, v, state: BLAState | None, window: int, resolution: int, *,
             W, N, S, head_dim=q.shape[-1], value_dim=v.shape[-1], chunk_size=None,
             batch_heads=q.shape[0] * q.shape[1]), fallback="recurrent")
     if impl == "recurrent":
-        return bla_step_reference(q, k, v, state, W, N, num_slots=S, scale=scale)
+        o, new = bla_step_reference(q, k, v, state, W, N, num_slots=S, scale=scale)
+        if out is not None:
+            o = out.copy_(o)
+        if out_state is not None:
+            new = BLAState(out_state.key_freq.copy_(new.key_freq), out_state.value_freq.copy_(new.value_freq),
+                           new.position)
+        return o, new
     from blaviz.ops.bla.triton import bla_step_triton  # imported late: triton is optional on CPU
-    return bla_step_triton(q, k, v, state, W, N, num_slots=S, scale=scale)
+    return bla_step_triton(q, k, v, state, W, N, num_slots=S, scale=scale, out_state=out_state, out=out)
