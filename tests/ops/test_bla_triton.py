@@ -299,3 +299,18 @@ def test_half_precision_gradients(score_dot):
     for name, a, b in zip(("o", "final F", "final G", "dq", "dk", "dv", "dF0", "dG0"), vals + grads,
                           ref_vals + ref_grads):
         assert_close_rms(a.cpu(), b.cpu(), 1e-2, f"{name} (score_dot={score_dot})")
+
+
+def test_reference_step_in_place_matches():
+    """``bla_step(impl="recurrent", out_state=state, out=...)`` writes into the caller's tensors and
+    gives what the allocating step gives."""
+    from blaviz.ops.bla import bla_step
+    q, k, v, st = _inputs(2, 1, 3, 8, N=5, with_state=True, pos=7)
+    q, k, v = (x[:, 0] for x in (q, k, v))
+    ref_o, ref_st = bla_step(q, k, v, st, 16, 5, impl="recurrent")
+    buf = BLAState(st.key_freq.clone(), st.value_freq.clone(), st.position)
+    out = torch.empty_like(ref_o)
+    o, new = bla_step(q, k, v, buf, 16, 5, impl="recurrent", out_state=buf, out=out)
+    assert o.data_ptr() == out.data_ptr() and new.key_freq.data_ptr() == buf.key_freq.data_ptr()
+    assert torch.equal(o, ref_o) and torch.equal(new.key_freq, ref_st.key_freq)
+    assert torch.equal(new.value_freq, ref_st.value_freq) and new.position == ref_st.position
