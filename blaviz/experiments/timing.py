@@ -47,7 +47,7 @@ def time_spec(task, preset, spec, *, device="cuda", steps: int = 10, warmup: int
         ms = 1000 * (time.perf_counter() - t0) / steps
         per_group[f"{x.shape[1]}x{int((y[0] != -100).sum())}"] = round(ms, 2)
         est += ms / 1000 * math.ceil(x.shape[0] / cfg.batch_size) * (cfg.epochs or 1)
-    return {"key": spec["key"], "ms_per_step": per_group, "est_train_s": round(est, 1),
+    return {"key": spec["key"], "ms_per_step": per_group, "est_train_s": round(est, 3),
             "state_size": model.state_size}
 
 
