@@ -189,8 +189,9 @@ def state_rows(bench: dict, seq_len: int = 8192, window: int = 512) -> list[dict
     """The timed rows at one ``T``, each with its state per head and a label.
 
     BLA at window ``window`` (its time does not depend on ``W``), every flex-attention window,
-    every fla GSA slot count. Returns dicts ``op, label, state, fwd_ms, fwdbwd_ms`` sorted by op
-    and state; a missing time is ``None``."""
+    every fla GSA slot count. Returns dicts ``op, label, state, fwd_ms, fwdbwd_ms, source``
+    sorted by op and state; a missing time is ``None``; ``source`` names the earlier file a row
+    was carried over from (``None``: timed in this file's run)."""
     d = bench.get("config", {}).get("D", 64)
     out = []
     for op, cfg, key in (("bla", dict(W=window), "N"), ("flex_swa", {}, "W"),
@@ -198,7 +199,8 @@ def state_rows(bench: dict, seq_len: int = 8192, window: int = 512) -> list[dict
         for r in bench_rows(bench, op, T=seq_len, **cfg):
             out.append(dict(op=op, label=f"{key} = {r[key]}", state=_state(op, r, d),
                             fwd_ms=r["fwd_ms"],
-                            fwdbwd_ms=r["fwdbwd_ms"] if _timed(r, "fwdbwd_ms") else None))
+                            fwdbwd_ms=r["fwdbwd_ms"] if _timed(r, "fwdbwd_ms") else None,
+                            source=r.get("source")))
     return sorted(out, key=lambda r: (list(OPS).index(r["op"]), r["state"]))
 
 
@@ -219,6 +221,8 @@ def state_figure(bench: dict, seq_len: int = 8192, window: int = 512) -> go.Figu
             continue
         if op == "bla":
             name = f"{name}, W = {window}"
+        if all(r["source"] for r in sel):          # carried over from an earlier run: say so
+            name = f"{name} (earlier run)"
         for col, key in ((1, "fwd_ms"), (2, "fwdbwd_ms")):
             pts = [r for r in sel if r[key] is not None]
             # labels alternate above and below the points, so neighbours never collide

@@ -119,6 +119,7 @@ def test_state_rows_and_figure(bench):
     bench = dict(bench, rows=bench["rows"] + [_row("fla_gsa", 8192, 2.6, 7.2, M=16)])
     rows = state_rows(bench, seq_len=8192, window=512)
     # BLA at W=512 only (its time does not depend on W), valid flex rows, GSA; state = 2 x size x d
+    assert all(r["source"] is None for r in rows)
     assert [(r["op"], r["label"], r["state"]) for r in rows] == [
         ("bla", "N = 15", 2 * 15 * 64), ("bla", "N = 63", 2 * 63 * 64),
         ("flex_swa", "W = 512", 2 * 512 * 64), ("fla_gsa", "M = 16", 2 * 16 * 64)]
@@ -130,6 +131,9 @@ def test_state_rows_and_figure(bench):
     assert np.allclose(fwd["BLA (Triton), W = 512"], [2.15, 2.63], rtol=1e-3)
     bla = next(tr for tr in fig.data if tr.name.startswith("BLA"))
     assert list(bla.textposition) == ["bottom center", "top center"]      # neighbours never collide
+    carried = dict(bench, rows=[dict(r, source="archive/x.json") if r["op"] == "flex_swa" else r
+                                for r in bench["rows"]])
+    assert "flex-attention SWA (earlier run)" in {tr.name for tr in state_figure(carried).data}
     cudnn = dict(bench, rows=[r for r in bench["rows"] if r["op"] != "bla"])
     with pytest.raises(ValueError, match="no BLA rows"):
         state_figure(cudnn)
