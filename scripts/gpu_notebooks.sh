@@ -6,15 +6,18 @@
 set -uo pipefail
 source "$(dirname "$0")/_prologue.sh"
 $PY -c "import nbval, nbclient, plotly" || { echo "gpu_notebooks: carry .whl (scripts/fetch_device_wheels.sh)" >&2; exit 1; }
-# One pytest process per notebook, all at once: the chapters are independent, and at GPU sizes some
-# spend minutes on CPU-side float64 checks (8 minutes in a row on 2026-11-28).
+# One pytest process per notebook, at most NB_JOBS (default 5) at once: the chapters are independent,
+# and all of them at once once ran the machine out of memory for one kernel.
+NB_JOBS=${NB_JOBS:-5}
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
+  git rev-parse HEAD 2>/dev/null || echo "commit: ${BLAVIZ_GIT_COMMIT:-unknown}"
   date -u +%Y-%m-%dT%H:%M:%SZ
   T0=$(date +%s)
   pids=()
   for nb in book/*.ipynb; do
+    while [ "$(jobs -rp | wc -l)" -ge "$NB_JOBS" ]; do sleep 1; done
     name=$(basename "$nb" .ipynb)
     ( s=$(date +%s); $PY -m pytest -q -p no:cacheprovider --nbval-lax --nbval-cell-timeout=300 --durations=5 "$nb" \
         >"$OUT/nb_$name.log" 2>&1; rc=$?; echo "$name rc=$rc wall=$(( $(date +%s) - s ))s" >>"$OUT/nb_summary.txt"; exit $rc ) &
