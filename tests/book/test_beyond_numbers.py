@@ -38,3 +38,17 @@ def test_trained_numbers(trained):
     d128 = sorted(p["accuracy"] for p in near4 if p["d_model"] == 128)
     assert [f"{d64[0]:.2f}", f"{d64[-1]:.2f}"] == ["0.21", "0.37"]
     assert [f"{x:.2f}" for x in d128] == ["0.37", "0.54"]
+
+
+def test_cost_numbers():
+    from blaviz.experiments.registry import get_task
+    from blaviz.viz.beyond import run_cost
+
+    path = results_file("zoology/zoology_controls/runs.jsonl", download=False)
+    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    assert {r["planned_steps"] for r in recs} == {22624}                  # "22.6k steps"
+    mean = sum(c["gpu_minutes"] for c in run_cost(recs, 10)) / 5
+    zoo = get_task("zoology")
+    n64 = len(zoo.sweep_specs(zoo.get_preset("zoology"), widths=(64,)))
+    assert n64 == 68 and abs(n64 * mean - 170) < 10                       # "about 170"
+    assert len(zoo.sweep_specs(zoo.get_preset("beyond"))) == 144
