@@ -11,7 +11,7 @@ what=${1:-all}
 {
   nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,memory.used,temperature.gpu --format=csv
   python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, torch.cuda.get_device_name(0))"
-  git rev-parse HEAD 2>/dev/null || echo "no git commit"
+  echo "commit ${BLAVIZ_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"  # the device copy's .git may be stale
 } 2>&1 | tee "$OUT/env.txt"
 test_rc=skipped
 bench_rc=skipped

@@ -12,7 +12,7 @@ NB_JOBS=${NB_JOBS:-5}
 {
   nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
   $PY -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__, 'cuda', torch.cuda.is_available())"
-  git rev-parse HEAD 2>/dev/null || echo "commit: ${BLAVIZ_GIT_COMMIT:-unknown}"
+  echo "commit ${BLAVIZ_GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}"
   date -u +%Y-%m-%dT%H:%M:%SZ
   T0=$(date +%s)
   pids=()
