@@ -14,6 +14,7 @@ import torch
 
 from blaviz.bench._common import provenance, save_json, table
 from blaviz.ops.bla import bla_chunk, bla_parallel, bla_recurrent
+from blaviz.testing import rel_rms
 
 TIME_LIMIT_S = 60.0
 CFG = dict(B=1, H=4, D=64, N=15, W=128, dtype="float32")
@@ -50,12 +51,6 @@ def _time_min(fn, reps):
         fn()
         best = min(best, time.perf_counter() - t0)
     return best
-
-
-def rel_rms(a: torch.Tensor, b: torch.Tensor) -> float:
-    """fla's relative RMS error, in float64."""
-    a, b = a.double(), b.double()
-    return float((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt().clamp_min(1e-300))
 
 
 def run(out=None, quick=False, threads=1) -> int:

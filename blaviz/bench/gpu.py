@@ -14,6 +14,7 @@ import time
 import traceback
 
 from blaviz.bench._common import parse_value, provenance, save_json, table
+from blaviz.testing import rel_rms
 
 H, D = 16, 64
 TOKENS = 65536
@@ -48,11 +49,6 @@ def _gpu_provenance(**extra) -> dict:
     prov = provenance()
     prov.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda, **extra)
     return prov
-
-
-def rel_rms(a, b) -> float:
-    a, b = a.double(), b.double()
-    return float((a - b).pow(2).mean().sqrt() / b.pow(2).mean().sqrt().clamp_min(1e-300))
 
 
 def _bench(fn) -> float:
