@@ -370,11 +370,12 @@ def per_slice_figure(rows: Sequence[dict], *, records: Sequence[dict] = (), slic
     for s in slices:
         traces = accuracy_state_traces(rows, metric=s, coverage=None if cov is None else (states, cov[s]),
                                        d_model=d_model)
-        title = f"MQAR accuracy on slice {s} (sequence length x pairs) against state" + (
-            f"<br><sup>{sub}</sup>" if sub else "")
+        # short first line: plotly titles do not wrap, and a phone shows about 35 characters
+        title = (f"MQAR accuracy, slice {s}<br><sup>slice: sequence length x pairs</sup>"
+                 + (f"<br><sup>{sub}</sup>" if sub else ""))
         steps.append((s, traces, {"title.text": title}))
     layout = accuracy_state_layout("", threshold=threshold, height=620)
-    layout["margin"] = dict(l=60, r=20, t=70, b=40)
+    layout["margin"] = dict(l=60, r=20, t=90, b=40)
     layout["legend"]["y"] = -0.42          # below the slider
     return slider_figure(steps, slider_label="test slice", layout=layout, active=active)
 
