@@ -200,11 +200,11 @@ def test_the_predicate_follows_the_kernels():
     pytest.importorskip("triton")
     from triton._utils import TRITON_MAX_TENSOR_NUMEL
 
-    from blaviz.ops.bla.triton import _consts
+    from blaviz.ops.bla.triton import pow2_at_least_16, pow2_at_least_32
     assert bla_state._TRITON_MAX_TILE == TRITON_MAX_TENSOR_NUMEL
     for n in range(1, 2100):
-        assert bla_state._pow2_at_least(n, 32) == _consts.pow2_at_least_32(n)
-        assert bla_state._pow2_at_least(n, 16) == _consts.pow2_at_least_16(n)
+        assert bla_state._pow2_at_least(n, 32) == pow2_at_least_32(n)
+        assert bla_state._pow2_at_least(n, 16) == pow2_at_least_16(n)
 
 
 # ------------------------------------------------------------------ finiteness (item 6)
