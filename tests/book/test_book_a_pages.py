@@ -16,8 +16,9 @@ INTRO = (BOOK / "intro.md").read_text(encoding="utf-8")
 CHAPTERS = ["01_attention_memory", "02_dirichlet", "03_sliding_window", "04_bla",
             "05_equivalences", "results"]
 COLAB = ('import sys\n'
+         'REPO = "https://github.com/blaviz/blurry-window-attention"  # as in _config.yml\n'
          'if "google.colab" in sys.modules:  # on Colab: install the book\'s library\n'
-         '    %pip install -q "blaviz @ git+https://github.com/blaviz/blurry-window-attention"')
+         '    %pip install -q "blaviz @ git+{REPO}"')
 
 
 def _json(rel):

@@ -31,7 +31,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
-INSTALL = re.compile(r"pip install[^\n]*\"blaviz @ git\+(\S+?)\"")
+# the install cell names the address once (REPO) and pip reads it through IPython's {REPO}
+INSTALL = re.compile(r'REPO = "(\S+?)"[^\n]*\n(?:[^\n]*\n)*?\s*%pip install[^\n]*"blaviz @ git\+\{REPO\}"')
 
 
 def config_repository_url() -> str:
