@@ -27,9 +27,10 @@ import torch
 from plotly.subplots import make_subplots
 
 from .figures import compact, slider_figure
+from .results import results_file
 
-#: the stored benchmark of the repository (the book reads ``../results/bench/h200.json`` from book/)
-DEFAULT_PATH = Path(__file__).resolve().parents[2] / "results" / "bench" / "h200.json"
+#: the stored benchmark, a path inside ``results/`` (found by :func:`blaviz.viz.results.results_file`)
+DEFAULT_RESULT = "bench/h200.json"
 
 #: display names and colours of the ops the GPU benchmark times
 OPS = {
@@ -44,8 +45,13 @@ _SYMBOLS = ("circle", "square", "diamond", "triangle-up", "cross")
 
 # ----------------------------------------------------------------------------- reading the file
 def load_bench(path=None) -> dict:
-    """The stored benchmark as a dict, or ``{}`` when the file does not exist."""
-    p = Path(DEFAULT_PATH if path is None else path)
+    """The benchmark at ``path`` (default: the stored one) as a dict, or ``{}`` when there is none."""
+    if path is None:
+        try:
+            path = results_file(DEFAULT_RESULT)
+        except FileNotFoundError:
+            return {}
+    p = Path(path)
     if not p.exists():
         return {}
     return json.loads(p.read_text())

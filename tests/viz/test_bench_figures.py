@@ -8,7 +8,7 @@ import torch
 
 from blaviz.ops.bla.triton.chunk_fwd import _rn_tf32  # sets TRITON_INTERPRET=1 first when there is no CUDA
 from blaviz.viz import figure_html
-from blaviz.viz.bench import (DEFAULT_PATH, breakdown_rows, emulate_tf32, find_target, kernel_table,
+from blaviz.viz.bench import (breakdown_rows, emulate_tf32, find_target, kernel_table,
                               launch_rows, load_bench, missing_rows, programs_per_sm, provenance_rows,
                               rounding_figure, rounding_traces, scan_rounding_error, state_figure,
                               state_rows, target_rows)
@@ -104,7 +104,7 @@ def test_missing_rows_says_what_failed(bench):
 
 # ----------------------------------------------------------------------------- figures
 def test_stored_file_builds_every_figure():
-    bench = load_bench(DEFAULT_PATH)
+    bench = load_bench()
     if not bench:
         pytest.skip("no stored results/bench/h200.json")
     fig = state_figure(bench)
