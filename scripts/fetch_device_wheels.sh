@@ -10,4 +10,7 @@ $PY -m pip download -q --only-binary=:all: --python-version 3.12 --implementatio
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 \
     -d .whl ipykernel==7.4.0 nbclient==0.11.0 nbformat==5.11.1 plotly==7.1.0 ipywidgets==8.1.9 nbval==0.11.0
+# fla (the reference GSA/GLA kernels and fla's own layers, for baselines): pure Python + Triton.
+$PY -m pip download -q --no-deps --only-binary=:all: -d .whl \
+    fla-core==0.6.0 flash-linear-attention==0.6.0 einops==0.8.2
 du -sh .whl
