@@ -1,5 +1,6 @@
 """MQAR in the regime of Zoology and Based, and the BLA variants in it (presets ``zoology``,
-``zoology_ci``, ``beyond``, ``beyond_ci`` of the task ``zoology``).
+``zoology_ci``, ``beyond``, ``beyond_ci``, ``gsa_check`` of the task ``zoology``; also the
+``gsa_check`` preset of the task ``mqar``, which needs the lab's ``fla_gsa`` mixer).
 
 What follows the literature (Arora et al. 2023, 2024), and what does not:
 
@@ -25,6 +26,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from blaviz.data.mqar import MQARData, slice_name
+from blaviz.experiments import fla_layers  # noqa: F401 (registers the mixer "fla_gsa")
+from blaviz.experiments import mqar as _mqar
 from blaviz.experiments.mqar import MQAR
 from blaviz.experiments.preset import Preset
 from blaviz.experiments.train import TrainConfig, train
@@ -109,6 +112,25 @@ TASK.add_preset(replace(
     grid=(("linear", {}), ("gla", {}), ("gsa", {"num_slots": 64}), ("swa", {"window": 64}),
           ("bla", {"window": 128, "resolution": 63})),
     note="zoology regime, d_model 64: do the literature's mixers come off the floor here?",
+))
+
+# gsa_check (issue 15, part 3): why is GSA at chance? fla's own GSA layer and kernels ("fla_gsa")
+# beside ours under both layer recipes and GLA, d_model 64, in one GPU call: a short complete
+# schedule (1500 steps of warm-up then cosine, not the regime's 22.6k) so that every run ends.
+_GSA_CHECK = (("fla_gsa", {"num_slots": 64}), ("gsa", {"num_slots": 64, "recipe": "fla"}),
+              ("gsa", {"num_slots": 64}), ("gla", {}))
+TASK.add_preset(replace(
+    PRESETS["zoology"], name="gsa_check", widths=(64,), lrs=(3.2e-3, 1e-2), grid=_GSA_CHECK,
+    train=dict(_TRAIN, epochs=None, max_steps=1500, eval_every=250),
+    note=("zoology data and model, d_model 64, 1500 steps: fla's GSA layer against ours "
+          "(both recipes) and GLA"),
+))
+# The same fla layer in the book regime (task mqar; defined here, where fla_gsa is registered):
+# chapter 8's data and recipe, d_model 64, the book's two learning rates.
+_mqar.TASK.add_preset(replace(
+    _mqar.PRESETS["book"], name="gsa_check", widths=(64,), lrs=(1e-3, 3e-3), per_width_grid=(),
+    grid=(("fla_gsa", {"num_slots": 64}),),
+    note="the book regime (chapter 8's data and recipe), d_model 64: fla's GSA layer, M = 64",
 ))
 
 # zoology_ci: the same model pattern and metrics on a CPU in seconds (not the regime's sizes).

@@ -41,6 +41,19 @@ MIXERS = {
 }
 
 
+def register_mixer(name: str, factory) -> None:
+    """Make ``build_mixer(name, ...)`` call ``factory(d_model, **kwargs)`` (lab code adds mixers
+    this way, e.g. fla's layers, without the library importing them). A built-in name is an error;
+    registering the same factory again is a no-op."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"factory must be callable, got {type(factory).__name__}")
+    if MIXERS.get(name, factory) is not factory:
+        raise ValueError(f"a mixer named {name!r} is already registered")
+    MIXERS[name] = factory
+
+
 def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
     """``MIXERS[name](d_model, **kwargs)``, with a clear error for an unknown name."""
     if name not in MIXERS:
@@ -48,7 +61,7 @@ def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
     return MIXERS[name](d_model, **kwargs)
 
 
-__all__ = ["MIXERS", "build_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
+__all__ = ["MIXERS", "build_mixer", "register_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
            "BlurryWindowAttention", "SlidingWindowAttention", "SoftmaxAttention", "GatedSlotAttention",
            "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "Mamba2Mixer", "resolve_bla_impl",
            "MultiResolutionBLA", "GatedBLA", "ExactErasureBLA", "HybridSWABLA"]
