@@ -27,7 +27,7 @@ from blaviz.layers import register_mixer
 from blaviz.layers.base import RMSNorm, TokenMixer
 from blaviz.state_size import state_size
 
-__all__ = ["FlaGatedSlotAttention", "fla_gsa_ops"]
+__all__ = ["FlaGatedSlotAttention", "fla_gsa_ops", "require_cuda"]
 
 FLA_HINT = ("pip install fla-core==0.6.0 einops (the wheels in .whl/, installed by "
             "scripts/_prologue.sh on the GPU machine)")
@@ -41,6 +41,13 @@ def fla_gsa_ops():
         raise ImportError(f"the mixer 'fla_gsa' needs flash-linear-attention's kernels ({e}); "
                           f"{FLA_HINT}") from e
     return chunk_gsa, fused_recurrent_gsa
+
+
+def require_cuda(x: torch.Tensor) -> None:
+    """fla's kernels are Triton kernels for CUDA: a clear error for inputs elsewhere."""
+    if not x.is_cuda:
+        raise RuntimeError("the mixer 'fla_gsa' runs fla's Triton kernels, which need a "
+                           f"CUDA device; got inputs on {x.device}")
 
 
 class FlaGatedSlotAttention(TokenMixer):
@@ -72,9 +79,7 @@ class FlaGatedSlotAttention(TokenMixer):
         self.norm = RMSNorm(self.num_heads * self.head_dim, eps=norm_eps)
 
     def mix(self, q, k, v, x):
-        if not q.is_cuda:
-            raise RuntimeError("the mixer 'fla_gsa' runs fla's Triton kernels, which need a "
-                               f"CUDA device; got inputs on {q.device}")
+        require_cuda(q)
         chunk_gsa, fused_recurrent_gsa = fla_gsa_ops()
         B, T = x.shape[:2]
         g = F.logsigmoid(self.f_proj(x)).view(B, T, self.num_heads, self.num_slots)
