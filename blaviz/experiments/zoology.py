@@ -116,13 +116,13 @@ TASK.add_preset(replace(
 
 # gsa_check (issue 15, part 3): why is GSA at chance? fla's own GSA layer and kernels ("fla_gsa")
 # beside ours under both layer recipes and GLA, d_model 64, in one GPU call: a short complete
-# schedule (1500 steps of warm-up then cosine, not the regime's 22.6k) so that every run ends.
+# schedule (2000 steps of warm-up then cosine, not the regime's 22.6k) so that every run ends.
 _GSA_CHECK = (("fla_gsa", {"num_slots": 64}), ("gsa", {"num_slots": 64, "recipe": "fla"}),
               ("gsa", {"num_slots": 64}), ("gla", {}))
 TASK.add_preset(replace(
     PRESETS["zoology"], name="gsa_check", widths=(64,), lrs=(3.2e-3, 1e-2), grid=_GSA_CHECK,
-    train=dict(_TRAIN, epochs=None, max_steps=1500, eval_every=250),
-    note=("zoology data and model, d_model 64, 1500 steps: fla's GSA layer against ours "
+    train=dict(_TRAIN, epochs=None, max_steps=2000, eval_every=250),
+    note=("zoology data and model, d_model 64, 2000 steps: fla's GSA layer against ours "
           "(both recipes) and GLA"),
 ))
 # The same fla layer in the book regime (task mqar; defined here, where fla_gsa is registered):
