@@ -69,6 +69,22 @@ class MQAR(Task):
 
         return save_summary(path_in, path_out, thresholds=thresholds)
 
+    def sweep_specs(self, p: Preset, *, mixers=None, widths=None, lrs=None, seeds=None) -> list[dict]:
+        """The preset's runs; a preset with a run plan (:data:`RUN_PLANS`) keeps only the planned
+        ``(width, mixer, kwargs, lr)`` points, in the plan's order (seeds innermost)."""
+        specs = super().sweep_specs(p, mixers=mixers, widths=widths, lrs=lrs, seeds=seeds)
+        plan = RUN_PLANS.get(p.name)
+        if plan is None or lrs:
+            return specs
+        rank = {_plan_id(w, m, kw, lr): i for i, (w, m, kw, lr) in enumerate(plan)}
+        planned = [s for s in specs if _plan_id(s["d_model"], s["mixer"], s["mixer_kwargs"], s["lr"]) in rank]
+        return sorted(planned, key=lambda s: rank[_plan_id(s["d_model"], s["mixer"], s["mixer_kwargs"],
+                                                           s["lr"])])
+
+
+def _plan_id(width, mixer, kw, lr) -> tuple:
+    return (width, mixer, tuple(sorted(kw.items())), float(lr))
+
 
 TASK = MQAR()
 PRESETS = TASK.presets
@@ -177,6 +193,47 @@ TASK.add_preset(Preset(
     train=_BOOK_TRAIN,
     note="the book's GSA configurations with fla's layer recipe (scale 1, SiLU on v and o)",
 ))
+
+# book_seeds: seeds 1 and 2 of the book points chapter 8 compares, each at its best learning rate
+# of the seed-0 book sweep (results/mqar/book/summary.json; a test checks the two agree). Same data,
+# model and recipe as "book", so the same preset hash: the analysis pools these runs with the book's
+# seed 0. The plan is in priority order, so a call cut by its budget still leaves the key points
+# seeded: (1) the d_model 64 BLA and SWA points that define a state-efficiency ratio, (2) the same
+# at d_model 128, (3) the strong bounded-state baselines and full attention, (4) the points at chance.
+_B, _S = 3e-3, 1e-3
+_BOOK_SEEDS_PLAN = (
+    # (1) d_model 64: BLA and SWA where a ratio is defined
+    (64, "bla", {"window": 64, "resolution": 31}, _B), (64, "swa", {"window": 32}, _B),
+    (64, "swa", {"window": 64}, _B), (64, "bla", {"window": 32, "resolution": 15}, _B),
+    (64, "swa", {"window": 16}, _B), (64, "bla", {"window": 64, "resolution": 15}, _B),
+    (64, "bla", {"window": 32, "resolution": 31}, _B), (64, "bla", {"window": 128, "resolution": 31}, _B),
+    # (2) d_model 128: the same comparison
+    (128, "bla", {"window": 64, "resolution": 31}, _B), (128, "bla", {"window": 128, "resolution": 31}, _B),
+    (128, "swa", {"window": 32}, _B), (128, "swa", {"window": 64}, _B),
+    (128, "bla", {"window": 32, "resolution": 15}, _B), (128, "bla", {"window": 64, "resolution": 15}, _B),
+    (128, "swa", {"window": 16}, _B),
+    # (3) the other mixers that learn, and the points above every BLA one
+    (64, "gated_deltanet", {}, _B), (128, "gated_deltanet", {}, _S), (64, "gla", {}, _B),
+    (128, "gla", {}, _S), (64, "softmax", {}, _B), (128, "softmax", {}, _S),
+    (64, "swa", {"window": 128}, _B), (128, "swa", {"window": 128}, _S),
+    (64, "bla", {"window": 256, "resolution": 63}, _B),
+    # (4) near chance in the book sweep
+    (64, "gsa", {"num_slots": 16}, _S), (128, "gsa", {"num_slots": 16}, _S), (64, "linear", {}, _B),
+    (128, "linear", {}, _B), (64, "gsa", {"num_slots": 64}, _S),
+)
+TASK.add_preset(Preset(
+    task="mqar", name="book_seeds",
+    data=_BOOK_DATA,
+    widths=(64, 128), lrs=(_S, _B), seeds=(1, 2), head_dim=64,
+    grid=(),
+    per_width_grid=tuple((w, tuple((m, kw) for pw, m, kw, _ in _BOOK_SEEDS_PLAN if pw == w)) for w in (64, 128)),
+    train=_BOOK_TRAIN,
+    note=("seeds 1 and 2 of the book points chapter 8 compares, each at its best seed-0 learning rate; "
+          "same data and recipe as book (same preset hash), in priority order"),
+))
+
+#: presets whose runs are an explicit plan of ``(width, mixer, kwargs, lr)`` points, in run order
+RUN_PLANS = {"book_seeds": _BOOK_SEEDS_PLAN}
 
 TASK.add_preset(Preset(
     task="mqar", name="paper",

@@ -102,3 +102,22 @@ TASK.add_preset(Preset(
     note=("the larger sweep: 10k training automata, whole prompts (up to 949 tokens), 50 epochs at "
           "batch 32 (the paper: 200-400), d_model 128, 3 learning rates"),
 ))
+
+# regbench_seeds: seeds 1 and 2 of the points behind chapter 9's trend claim (validity rises with
+# state for SWA and BLA, stays flat for GLA and Gated DeltaNet): each family's smallest and largest
+# state. Same setup and recipe as "book" (same preset hash: the analysis pools them with its seed 0),
+# in priority order: SWA and BLA W=128 first (cheap), then GLA and Gated DeltaNet, BLA W=512, GSA.
+_BOOK = PRESETS["book"]
+TASK.add_preset(Preset(
+    task="regbench", name="regbench_seeds",
+    data=_BOOK.data, widths=_BOOK.widths, lrs=_BOOK.lrs, seeds=(1, 2), head_dim=_BOOK.head_dim,
+    grid=(("swa", {"window": 8}), ("swa", {"window": 256}),
+          ("bla", {"window": 128, "resolution": 7}), ("bla", {"window": 128, "resolution": 63}),
+          ("gla", {"num_heads": 4}), ("gla", {"num_heads": 1}),
+          ("gated_deltanet", {"num_heads": 4}), ("gated_deltanet", {"num_heads": 1}),
+          ("bla", {"window": 512, "resolution": 7}), ("bla", {"window": 512, "resolution": 63}),
+          ("gsa", {"num_slots": 8}), ("gsa", {"num_slots": 128})),
+    train=_BOOK.train,
+    note=("seeds 1 and 2 of each book family's smallest and largest state (the trend claim); same "
+          "setup and recipe as book (same preset hash)"),
+))
