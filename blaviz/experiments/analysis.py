@@ -6,6 +6,10 @@
 * :func:`state_efficiency` is the paper's comparison: the smallest state (per layer) at which each
   mixer reaches a fixed pooled accuracy, and the ratio ``state_SWA / state_BLA`` (">1": BLA needs
   less state). Only points on the measured grid count: no interpolation.
+* Seeds: a row holds the mean over the seeds of its best learning rate, their standard deviation,
+  min, max and count, and each seed's numbers. Runs of different presets pool when their
+  ``preset_hash`` agrees (same data, model and recipe: ``book_seeds`` adds seeds to ``book``).
+  :func:`state_efficiency_range` gives the ratio's interval over seeds (see there).
 """
 from __future__ import annotations
 
@@ -41,23 +45,49 @@ def config_label(rec: dict, keys=_CONFIG_KEYS) -> str:
     return ",".join(f"{short}={kw[k]}" for k, short in keys if k in kw)
 
 
+def seed_stats(values) -> dict:
+    """``{"mean", "std", "min", "max", "n"}`` of one number over seeds (``std``: the sample standard
+    deviation, ``n - 1`` in the denominator; 0.0 for a single seed, which ``n`` makes visible)."""
+    v = [float(x) for x in values]
+    if not v:
+        raise ValueError("seed_stats needs at least one value")
+    m = sum(v) / len(v)
+    std = (sum((x - m) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return {"mean": m, "std": std, "min": min(v), "max": max(v), "n": len(v)}
+
+
+def _check_one_seed_each(rs: list[dict], where: str) -> None:
+    seeds = [r.get("seed") for r in rs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{where}: seeds {sorted(seeds)} repeat (two runs of one seed would count twice)")
+
+
 def best_over_lr(runs: list[dict]) -> list[dict]:
-    """One row per ``(mixer, config, d_model)``: the best learning rate's seed-mean accuracy."""
+    """One row per ``(preset_hash, mixer, config, d_model)``: the learning rate with the best
+    seed-mean accuracy, and over its seeds the mean (``accuracy``, ``per_slice``), ``accuracy_std``,
+    ``accuracy_min``, ``accuracy_max``, ``n_seeds`` and ``seeds`` (each seed's accuracy and slices)."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        groups[(r["mixer"], config_label(r), r["d_model"])][r["lr"]].append(r)
+        groups[(r.get("preset_hash"), r["mixer"], config_label(r), r["d_model"])][r["lr"]].append(r)
     rows = []
-    for (mixer, cfg, d), by_lr in groups.items():
+    for (phash, mixer, cfg, d), by_lr in groups.items():
         scored = []
         for lr, rs in by_lr.items():
+            _check_one_seed_each(rs, f"{mixer} {cfg} d_model {d} lr {lr:g}")
             acc = sum(r["accuracy"] for r in rs) / len(rs)
             scored.append((acc, lr, rs))
         acc, lr, rs = max(scored, key=lambda t: (t[0], -t[1]))
+        rs = sorted(rs, key=lambda r: r.get("seed", 0))
         slices = rs[0]["per_slice"].keys()
+        st = seed_stats(r["accuracy"] for r in rs)
         rows.append({
             "mixer": mixer, "config": cfg, "d_model": d, "state_size": rs[0]["state_size"],
-            "accuracy": acc, "best_lr": lr, "n_lrs": len(by_lr), "n_seeds": len(rs),
+            "preset_hash": phash, "accuracy": acc, "accuracy_std": st["std"],
+            "accuracy_min": st["min"], "accuracy_max": st["max"], "best_lr": lr,
+            "n_lrs": len(by_lr), "n_seeds": len(rs),
             "per_slice": {s: sum(r["per_slice"][s] for r in rs) / len(rs) for s in slices},
+            "seeds": [{"seed": r.get("seed"), "accuracy": r["accuracy"], "per_slice": r["per_slice"]}
+                      for r in rs],
             "accuracy_by_lr": {str(l): sum(r["accuracy"] for r in v) / len(v) for l, v in sorted(by_lr.items())},
             "steps": rs[0].get("steps"),
         })
@@ -94,6 +124,54 @@ def state_efficiency(rows: list[dict], threshold: float = 0.9, d_model: int | No
     sb = smallest_state_reaching(rows, b, threshold, d_model, metric)
     return {"threshold": threshold, "d_model": d_model, "metric": metric or "pooled",
             f"{a}_state": sa, f"{b}_state": sb, "ratio": (sb / sa) if (sa and sb) else None}
+
+
+def _seed_values(row: dict, metric: str | None) -> list[float]:
+    """A row's accuracy (pooled or one slice) per seed; a row without ``seeds`` counts as one."""
+    if "seeds" not in row:
+        return [_acc(row, metric)]
+    return [s["accuracy"] if metric is None else s["per_slice"][metric] for s in row["seeds"]]
+
+
+def reachable_states(rows: list[dict], mixer: str, threshold: float, d_model: int | None = None,
+                     metric: str | None = None) -> tuple[list[int], bool]:
+    """Every value the smallest state reaching ``threshold`` can take when each configuration of
+    ``mixer`` contributes one of its seeds, and whether some choice reaches it nowhere.
+
+    The smallest state is ``s`` for some choice exactly when a configuration at ``s`` has a seed at or
+    above the threshold and every configuration of smaller state has a seed below it."""
+    pts = sorted((r["state_size"], _seed_values(r, metric)) for r in rows
+                 if r["mixer"] == mixer and (d_model is None or r["d_model"] == d_model))
+    states = []
+    for s in sorted({p[0] for p in pts}):
+        below_can_fail = all(min(v) < threshold for t, v in pts if t < s)
+        if below_can_fail and any(max(v) >= threshold for t, v in pts if t == s):
+            states.append(s)
+    all_can_fail = all(min(v) < threshold for _, v in pts)
+    return states, all_can_fail
+
+
+def state_efficiency_range(rows: list[dict], threshold: float = 0.9, d_model: int | None = None,
+                           a: str = "bla", b: str = "swa", metric: str | None = None) -> dict:
+    """:func:`state_efficiency` on the seed means, with its interval over seeds.
+
+    The interval is the range of ``state_b / state_a`` over every choice of one stored seed per
+    configuration (the choices for ``a`` and ``b`` independent): ``ratio_low`` and ``ratio_high``
+    over the choices where both mixers reach the threshold; ``always_defined`` says whether every
+    choice does. It is a range of what the seeds showed, not a confidence interval; a configuration
+    with one seed contributes no spread (``min_seeds``: the fewest seeds of any ``a`` or ``b`` row at
+    this width)."""
+    out = state_efficiency(rows, threshold, d_model, a, b, metric)
+    sa, fail_a = reachable_states(rows, a, threshold, d_model, metric)
+    sb, fail_b = reachable_states(rows, b, threshold, d_model, metric)
+    both = bool(sa and sb)
+    out.update({"ratio_low": min(sb) / max(sa) if both else None,
+                "ratio_high": max(sb) / min(sa) if both else None,
+                "always_defined": both and not fail_a and not fail_b,
+                "min_seeds": min((r.get("n_seeds", 1) for r in rows
+                                  if r["mixer"] in (a, b) and (d_model is None or r["d_model"] == d_model)),
+                                 default=0)})
+    return out
 
 
 def _slice_order(names) -> list[str]:
@@ -148,7 +226,7 @@ def save_summary(path_in, path_out, thresholds=(0.5, 0.8, 0.9)) -> dict:
     rows = best_over_lr(runs)
     widths = sorted({r["d_model"] for r in rows})
     metrics = [None] + (_slice_order(rows[0]["per_slice"]) if rows else [])
-    eff = [state_efficiency(rows, th, d, metric=m) for d in widths for m in metrics for th in thresholds]
+    eff = [state_efficiency_range(rows, th, d, metric=m) for d in widths for m in metrics for th in thresholds]
     data = {**summary_provenance(runs, path_in, path_out), "rows": rows, "state_efficiency": eff}
     Path(path_out).write_text(json.dumps(data, indent=1, sort_keys=True))
     return data
