@@ -159,12 +159,13 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
-    "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
-    "scan_bd32": ({"scan_bd": 32}, 64),
+    "fwd_split": ({"fwd_split": True}, 64),
+    "fwd_split_w8": ({"fwd_split": True, "out_warps": 8}, 64),
+    "fwd_split_tf32rn": ({"fwd_split": True, "score_dot": "tf32rn"}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
-STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps")
+STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps", "fwd_split")
 
 
 def bench_bla_variants(R, bw, variants=None, rounds=2):
@@ -414,6 +415,9 @@ def bench_gsa(R, bw):
             def fb():
                 o, _ = chunk_gsa(q, k, v, s, g)
                 return torch.autograd.grad(o, (q, k, v, s, g), do)
+            fb()                    # fla autotunes on a shape's first call: not timed
+            torch.cuda.synchronize()
+            print(f"fla_gsa M={M} T={T}: autotuned", flush=True)
             R.time_op("fla_gsa", dict(M=M), T, fwd, fb, _min_bytes(4) + 2 * TOKENS * H * M * 2,
                       _min_bytes(11) + 6 * TOKENS * H * M * 2, bw)
 

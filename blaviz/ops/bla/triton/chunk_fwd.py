@@ -414,10 +414,13 @@ def _fwd_out_kernel(
     SPREC: tl.constexpr,
     PREC: tl.constexpr,
     STORE_P: tl.constexpr,
+    PART: tl.constexpr = 0,
 ):
     """Grid ``(NC, B*H)``: the outputs of one chunk from the state entering it
     (and, with ``STORE_P``, its slot weights ``p [C, SP]`` float32 for the
-    backward).
+    backward). ``PART`` 0: all of it; 1: the key side only, up to the slot
+    weights, which it stores; 2: the value side only, from the stored weights
+    (two launches keep fewer tiles alive per program).
 
     Written in the order that keeps the fewest ``[C, *]`` tiles alive (each tile
     is loaded where it is first needed): keys, slot weights, read covectors,
@@ -439,77 +442,93 @@ def _fwd_out_kernel(
         b.to(tl.int64) * T * H + c * C * H + h
     )  # token (b, c*C, h) of [B, T, H]
     sbase = bh.to(tl.int64) * NC * NP + c * NP  # row (b, h, c, 0) of the states
-    swap = tl.load(swap_ptr + offs_n)
-    Kp = _erase(
-        k_ptr + row0 * DK,
-        fst_ptr + sbase * DK,
-        H * DK,
-        DK,
-        tmask,
-        Rv_ptr,
-        Minvv_ptr,
-        C,
-        NP,
-        DKP,
-        PREC,
+    p_offs = (
+        (bh.to(tl.int64) * NC * C + c * C) * SP
+        + offs_c[:, None] * SP
+        + offs_s[None, :]
     )
-    Q = _load_rows(q_ptr + row0 * DK, offs_c, tmask, offs_k, DK, H * DK)
-    p = _slot_weights(
-        Q,
-        Kp,
-        fst_ptr + sbase * DK,
-        DK,
-        swap,
-        t0 + t,
-        scale,
-        Cnk_ptr,
-        Cnswk_ptr,
-        Rsk_ptr,
-        c0_ptr,
-        s0_ptr,
-        c1_ptr,
-        s1_ptr,
-        start_ptr,
-        C,
-        NP,
-        SP,
-        DKP,
-        SPREC,
-    )
-    if STORE_P:
-        p_offs = (
-            (bh.to(tl.int64) * NC * C + c * C) * SP
-            + offs_c[:, None] * SP
-            + offs_s[None, :]
+    if PART != 2:
+        swap = tl.load(swap_ptr + offs_n)
+        Kp = _erase(
+            k_ptr + row0 * DK,
+            fst_ptr + sbase * DK,
+            H * DK,
+            DK,
+            tmask,
+            Rv_ptr,
+            Minvv_ptr,
+            C,
+            NP,
+            DKP,
+            PREC,
         )
-        tl.store(p_ptr + p_offs, p)
-    causal = offs_c[:, None] >= offs_c[None, :]
-    u0, u1 = _read_covectors(
-        p, Rsv_ptr, RsTswv_ptr, c0_ptr, s0_ptr, c1_ptr, s1_ptr, C, NP, SP, PREC
-    )
-    Bm = tl.where(
-        causal,
-        _dot(u0, tl.trans(_cn_tile(Cnv_ptr, C, NP)), PREC, True, False),
-        0.0,
-    )
-    Vp = _erase(
-        v_ptr + row0 * DV,
-        gst_ptr + sbase * DV,
-        H * DV,
-        DV,
-        tmask,
-        Rv_ptr,
-        Minvv_ptr,
-        C,
-        NP,
-        DVP,
-        PREC,
-    )
-    O = _dot(Bm, Vp, PREC)
-    G = _load_rows(gst_ptr + sbase * DV, offs_n, offs_n < NP, offs_v, DV, DV)
-    O += _dot(u1, G, PREC)
-    tl.store(
-        o_ptr + row0 * DV + offs_c[:, None] * (H * DV) + offs_v[None, :],
-        O.to(o_ptr.dtype.element_ty),
-        mask=tmask[:, None] & (offs_v[None, :] < DV),
-    )
+        Q = _load_rows(q_ptr + row0 * DK, offs_c, tmask, offs_k, DK, H * DK)
+        p = _slot_weights(
+            Q,
+            Kp,
+            fst_ptr + sbase * DK,
+            DK,
+            swap,
+            t0 + t,
+            scale,
+            Cnk_ptr,
+            Cnswk_ptr,
+            Rsk_ptr,
+            c0_ptr,
+            s0_ptr,
+            c1_ptr,
+            s1_ptr,
+            start_ptr,
+            C,
+            NP,
+            SP,
+            DKP,
+            SPREC,
+        )
+        if STORE_P:
+            tl.store(p_ptr + p_offs, p)
+    else:
+        p = tl.load(p_ptr + p_offs)
+    if PART != 1:
+        causal = offs_c[:, None] >= offs_c[None, :]
+        u0, u1 = _read_covectors(
+            p,
+            Rsv_ptr,
+            RsTswv_ptr,
+            c0_ptr,
+            s0_ptr,
+            c1_ptr,
+            s1_ptr,
+            C,
+            NP,
+            SP,
+            PREC,
+        )
+        Bm = tl.where(
+            causal,
+            _dot(u0, tl.trans(_cn_tile(Cnv_ptr, C, NP)), PREC, True, False),
+            0.0,
+        )
+        Vp = _erase(
+            v_ptr + row0 * DV,
+            gst_ptr + sbase * DV,
+            H * DV,
+            DV,
+            tmask,
+            Rv_ptr,
+            Minvv_ptr,
+            C,
+            NP,
+            DVP,
+            PREC,
+        )
+        O = _dot(Bm, Vp, PREC)
+        G = _load_rows(
+            gst_ptr + sbase * DV, offs_n, offs_n < NP, offs_v, DV, DV
+        )
+        O += _dot(u1, G, PREC)
+        tl.store(
+            o_ptr + row0 * DV + offs_c[:, None] * (H * DV) + offs_v[None, :],
+            O.to(o_ptr.dtype.element_ty),
+            mask=tmask[:, None] & (offs_v[None, :] < DV),
+        )
