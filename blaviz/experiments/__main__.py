@@ -143,7 +143,7 @@ def _analyze(args, parser) -> int:
         kw = {"thresholds": args.thresholds} if task.name == "mqar" else {}
         print(task.report(*args.paths, **kw))
         if args.json:
-            task.save_summary(args.paths[0], args.json, **kw)
+            task.save_summary(args.paths[0] if len(args.paths) == 1 else args.paths, args.json, **kw)
     except (RecordError, ValueError) as e:
         print(f"analyze: {e}", file=sys.stderr)
         return 2

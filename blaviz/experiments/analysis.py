@@ -221,8 +221,11 @@ def summary_provenance(runs: list[dict], path_in, path_out) -> dict:
 
 
 def save_summary(path_in, path_out, thresholds=(0.5, 0.8, 0.9)) -> dict:
-    """Write the best-over-lr rows and efficiency numbers as JSON (what the book reads)."""
-    runs = load_runs(path_in)
+    """Write the best-over-lr rows and efficiency numbers (with their range over seeds) as JSON (what
+    the book reads). ``path_in``: one ``runs.jsonl`` or a list of them (a sweep and its extra seeds)."""
+    paths = [path_in] if isinstance(path_in, (str, Path)) else list(path_in)
+    runs = load_runs(*paths)
+    path_in = path_in if len(paths) == 1 else " ".join(str(p) for p in paths)
     rows = best_over_lr(runs)
     widths = sorted({r["d_model"] for r in rows})
     metrics = [None] + (_slice_order(rows[0]["per_slice"]) if rows else [])

@@ -9,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from blaviz.experiments.analysis import config_label as label
-from blaviz.experiments.analysis import load_runs, summary_provenance
+from blaviz.experiments.analysis import _check_one_seed_each, load_runs, seed_stats, summary_provenance
 from blaviz.experiments.regbench.baseline_scores import baselines
 from blaviz.experiments.records import REQUIRED_FIELDS
 from blaviz.experiments.regbench.data import RegBenchSetup
@@ -31,18 +31,28 @@ def config_label(rec: dict) -> str:
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """One row per ``(mixer, config, d_model)``: the learning rate with the best seed-mean validity,
-    with its validity, TV distance, state size and validity by position."""
+    """One row per ``(preset_hash, mixer, config, d_model)``: the learning rate with the best
+    seed-mean validity, with its validity, TV distance, state size and validity by position (seed
+    means), the validity's ``validity_std``, ``validity_min``, ``validity_max``, ``tv_std``,
+    ``n_seeds``, and ``seeds`` (each seed's validity and TV)."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
-        groups[(r["mixer"], config_label(r), r["d_model"])][r["lr"]].append(r)
+        groups[(r.get("preset_hash"), r["mixer"], config_label(r), r["d_model"])][r["lr"]].append(r)
     rows = []
-    for (mixer, cfg, d), by_lr in groups.items():
+    for (phash, mixer, cfg, d), by_lr in groups.items():
         def mean(rs, k):
             return sum(r[k] for r in rs) / len(rs)
+        for lr, rs in by_lr.items():
+            _check_one_seed_each(rs, f"{mixer} {cfg} d_model {d} lr {lr:g}")
         lr, rs = max(by_lr.items(), key=lambda t: (mean(t[1], "validity_accuracy"), -t[0]))
+        rs = sorted(rs, key=lambda r: r.get("seed", 0))
+        v, t = (seed_stats(r[k] for r in rs) for k in ("validity_accuracy", "tv_distance"))
         rows.append({
             "mixer": mixer, "config": cfg, "d_model": d, "state_size": rs[0]["state_size"],
+            "preset_hash": phash, "validity_std": v["std"], "validity_min": v["min"],
+            "validity_max": v["max"], "tv_std": t["std"],
+            "seeds": [{"seed": r.get("seed"), "validity": r["validity_accuracy"], "tv": r["tv_distance"]}
+                      for r in rs],
             "validity": mean(rs, "validity_accuracy"), "tv": mean(rs, "tv_distance"),
             "best_lr": lr, "n_lrs": len(by_lr), "n_seeds": len(rs), "steps": rs[0].get("steps"),
             "per_slice": {s: sum(r["per_slice"][s] for r in rs) / len(rs) for s in rs[0]["per_slice"]},
@@ -68,20 +78,33 @@ def trend(rows: list[dict], mixer: str, d_model: int | None = None) -> dict:
     window ``W``, since ``N`` sets its state; comparing ``W=512, N=7`` with ``W=128, N=63`` would mix
     the two effects). ``groups`` lists every family; ``validity_gain`` and ``tv_gain`` are the
     smallest over the families with two points or more, so a mixer counts as improving only if it
-    improves in every family; ``state_range`` spans all of them."""
+    improves in every family; ``state_range`` spans all of them.
+
+    Over seeds (gains of seed means): ``validity_gain_low`` / ``validity_gain_high`` is the range of
+    the gain over every choice of one seed at each end of a family (then the smallest over families,
+    as for the gain), and ``n_seeds`` the seeds at the two ends."""
     pts = [r for r in rows if r["mixer"] == mixer and (d_model is None or r["d_model"] == d_model)]
     groups = []
     for fam in sorted({_family(mixer, r["config"]) for r in pts}):
-        g = sorted((r["state_size"], r["validity"], r["tv"]) for r in pts if _family(mixer, r["config"]) == fam)
+        g = sorted((r for r in pts if _family(mixer, r["config"]) == fam), key=lambda r: r["state_size"])
         if len(g) >= 2:
-            (s0, v0, t0), (s1, v1, t1) = g[0], g[-1]
-            groups.append({"family": fam, "points": len(g), "state_range": [s0, s1],
-                           "validity_gain": v1 - v0, "tv_gain": t0 - t1})
+            r0, r1 = g[0], g[-1]
+            v0, v1 = (_seed_validities(r) for r in (r0, r1))
+            groups.append({"family": fam, "points": len(g), "state_range": [r0["state_size"], r1["state_size"]],
+                           "validity_gain": r1["validity"] - r0["validity"], "tv_gain": r0["tv"] - r1["tv"],
+                           "validity_gain_low": min(v1) - max(v0), "validity_gain_high": max(v1) - min(v0),
+                           "n_seeds": [len(v0), len(v1)]})
     if not groups:
         return {"mixer": mixer, "points": len(pts)}
     states = [r["state_size"] for r in pts]
     return {"mixer": mixer, "points": len(pts), "state_range": [min(states), max(states)], "groups": groups,
-            "validity_gain": min(g["validity_gain"] for g in groups), "tv_gain": min(g["tv_gain"] for g in groups)}
+            "validity_gain": min(g["validity_gain"] for g in groups), "tv_gain": min(g["tv_gain"] for g in groups),
+            "validity_gain_low": min(g["validity_gain_low"] for g in groups),
+            "validity_gain_high": min(g["validity_gain_high"] for g in groups)}
+
+
+def _seed_validities(row: dict) -> list[float]:
+    return [s["validity"] for s in row["seeds"]] if "seeds" in row else [row["validity"]]
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -113,14 +136,17 @@ def report(*paths) -> str:
 
 def save_summary(path_in, path_out, *, preset: str | None = None, presets=None) -> dict:
     """Write the best-over-lr rows, the trends and the test-set baselines as JSON (what the book reads).
+    ``path_in``: one ``runs.jsonl`` or a list of them (e.g. the book sweep and its extra seeds).
 
     Baselines are computed when the runs' preset is one of ``presets`` (``{name: Preset}``),
     on the runs' own data setup."""
     presets = presets or {}
-    runs = load_runs(path_in, required=RECORD_FIELDS)
+    paths = [path_in] if isinstance(path_in, (str, Path)) else list(path_in)
+    runs = load_runs(*paths, required=RECORD_FIELDS)
     rows = summarize(runs)
     name = preset or (runs[0]["preset"] if runs else None)
-    data = {**summary_provenance(runs, path_in, path_out), "rows": rows,
+    source = path_in if len(paths) == 1 else " ".join(str(p) for p in paths)
+    data = {**summary_provenance(runs, source, path_out), "rows": rows,
             "trends": [trend(rows, m, d) for d in sorted({r["d_model"] for r in rows})
                        for m in sorted({r["mixer"] for r in rows if r["d_model"] == d})]}
     if name in presets:
