@@ -251,9 +251,30 @@ def _acc(row: dict, metric: str | None) -> float:
     return row["accuracy"] if metric in (None, "pooled") else row["per_slice"][metric]
 
 
+def _seed_values(row: dict, metric: str | None) -> list[float]:
+    """The row's accuracy per seed (one value for a row without ``seeds``)."""
+    if "seeds" not in row:
+        return [_acc(row, metric)]
+    return [x["accuracy"] if metric in (None, "pooled") else x["per_slice"][metric] for x in row["seeds"]]
+
+
+def _error_y(rows, metric) -> dict:
+    """Error bars from the lowest to the highest seed (none where a point has one seed)."""
+    vals = [_seed_values(r, metric) for r in rows]
+    means = [_acc(r, metric) for r in rows]
+    return dict(type="data", symmetric=False, array=[max(v) - m for v, m in zip(vals, means)],
+                arrayminus=[m - min(v) for v, m in zip(vals, means)], thickness=1.5, width=4)
+
+
 def _hover(rows, metric):
-    return [f"{MIXER_LABELS.get(r['mixer'], r['mixer'])} {r['config'] or ''}<br>state {r['state_size']:,}"
-            f"<br>accuracy {_acc(r, metric):.3f} (lr {r['best_lr']:g})" for r in rows]
+    out = []
+    for r in rows:
+        v = _seed_values(r, metric)
+        seeds = (f"mean of {len(v)} seeds, {min(v):.3f} to {max(v):.3f}" if len(v) > 1
+                 else "one seed")
+        out.append(f"{MIXER_LABELS.get(r['mixer'], r['mixer'])} {r['config'] or ''}<br>state {r['state_size']:,}"
+                   f"<br>accuracy {_acc(r, metric):.3f} (lr {r['best_lr']:g})<br>{seeds}")
+    return out
 
 
 def accuracy_state_traces(rows: Sequence[dict], *, metric: str | None = None, coverage=None,
@@ -264,6 +285,8 @@ def accuracy_state_traces(rows: Sequence[dict], *, metric: str | None = None, co
     ``rows`` are :func:`blaviz.experiments.analysis.best_over_lr` rows. ``coverage``, a pair
     ``(states, shares)`` from :func:`window_coverage`, adds SWA's window ceiling as a dashed line.
     The set of traces depends on ``rows`` only, not on ``metric`` (a slider can switch metrics).
+    Each point is the mean over its seeds; its error bar runs from the lowest to the highest seed
+    (no bar where only one seed exists; the hover text says how many).
     """
     rows = [r for r in rows if d_model is None or r["d_model"] == d_model]
     traces = []
@@ -278,7 +301,7 @@ def accuracy_state_traces(rows: Sequence[dict], *, metric: str | None = None, co
             x=[r["state_size"] for r in swa], y=[_acc(r, metric) for r in swa], mode="lines+markers+text",
             name="SWA", line=dict(color=_SWA_COLOR, width=2), marker=dict(size=9),
             text=[r["config"] for r in swa], textposition="top left", textfont=dict(size=10),
-            hovertext=_hover(swa, metric), hoverinfo="text"))
+            error_y=_error_y(swa, metric), hovertext=_hover(swa, metric), hoverinfo="text"))
     by_window = defaultdict(list)
     for r in rows:
         if r["mixer"] == "bla":
@@ -289,14 +312,15 @@ def accuracy_state_traces(rows: Sequence[dict], *, metric: str | None = None, co
         traces.append(go.Scatter(
             x=[r["state_size"] for r in rs], y=[_acc(r, metric) for r in rs], mode="lines+markers",
             name=f"BLA, W = {w}", line=dict(color=_BLA_COLORS[k % len(_BLA_COLORS)], width=2),
-            marker=dict(size=10, symbol="circle"), hovertext=_hover(rs, metric), hoverinfo="text"))
+            marker=dict(size=10, symbol="circle"), error_y=_error_y(rs, metric),
+            hovertext=_hover(rs, metric), hoverinfo="text"))
     for mixer in sorted({r["mixer"] for r in rows} - {"swa", "bla"}):
         rs = sorted((r for r in rows if r["mixer"] == mixer), key=lambda r: r["state_size"])
         style = _OTHER_STYLE.get(mixer, dict(color="black", symbol="circle", size=10))
         traces.append(go.Scatter(
             x=[r["state_size"] for r in rs], y=[_acc(r, metric) for r in rs], mode="markers",
-            name=MIXER_LABELS.get(mixer, mixer), marker=dict(**style), hovertext=_hover(rs, metric),
-            hoverinfo="text"))
+            name=MIXER_LABELS.get(mixer, mixer), marker=dict(**style), error_y=_error_y(rs, metric),
+            hovertext=_hover(rs, metric), hoverinfo="text"))
     return traces
 
 

@@ -186,3 +186,23 @@ def test_training_curve_figure():
     assert isinstance(fig, go.Figure) and len(fig.data) == 2
     assert list(fig.data[0].y) == [0.1, 0.6] and list(fig.data[1].y) == [5.0, 2.0]
     assert fig.layout.shapes[0].y0 == 0.25
+
+
+def test_error_bars_span_the_seeds():
+    from blaviz.experiments.analysis import best_over_lr
+    from blaviz.viz.mqar import accuracy_state_traces
+
+    def r(kw, mixer, acc, seed, state):
+        return {"key": f"{mixer}{kw}{seed}", "mixer": mixer, "mixer_kwargs": kw, "d_model": 64,
+                "lr": 1e-3, "seed": seed, "accuracy": acc, "state_size": state,
+                "per_slice": {"64x4": acc / 2}, "preset_hash": "h"}
+    runs = ([r({"window": 32}, "swa", a, s, 4096) for s, a in enumerate([0.2, 0.3, 0.7])]
+            + [r({"window": 64, "resolution": 31}, "bla", 0.5, 0, 3968)])
+    rows = best_over_lr(runs)
+    swa, bla = [t for t in accuracy_state_traces(rows) if t.name in ("SWA", "BLA, W = 64")]
+    assert swa.y[0] == pytest.approx(0.4)
+    assert swa.error_y.array[0] == pytest.approx(0.3) and swa.error_y.arrayminus[0] == pytest.approx(0.2)
+    assert "mean of 3 seeds" in swa.hovertext[0]
+    assert bla.error_y.array[0] == 0 and "one seed" in bla.hovertext[0]
+    (swa64,) = [t for t in accuracy_state_traces(rows, metric="64x4") if t.name == "SWA"]
+    assert swa64.error_y.array[0] == pytest.approx(0.15)
