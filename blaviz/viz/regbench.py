@@ -245,13 +245,31 @@ REFERENCE_STYLES = (dict(dash="dot", color="#555555"), dict(dash="dash", color="
                     dict(dash="dashdot", color="#7f7f7f"), dict(dash="longdash", color="#393b79"))
 
 
+def _seeds_of(row: dict, key: str) -> list[float]:
+    return [float(x[key]) for x in row["seeds"]] if row.get("seeds") else [float(row[key])]
+
+
+def seed_error_bars(rows: Sequence[dict], key: str = "validity") -> dict:
+    """Plotly ``error_y`` from each row's lowest to its highest seed (zero where one seed exists)."""
+    vals = [_seeds_of(r, key) for r in rows]
+    return dict(type="data", symmetric=False, thickness=1.3, width=3,
+                array=[max(v) - float(r[key]) for v, r in zip(vals, rows)],
+                arrayminus=[float(r[key]) - min(v) for v, r in zip(vals, rows)])
+
+
+def _seed_note(row: dict, key: str) -> str:
+    v = _seeds_of(row, key)
+    return f"mean of {len(v)} seeds, {min(v):.3f} to {max(v):.3f}" if len(v) > 1 else "one seed"
+
+
 def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
                        title: str | None = None) -> go.Figure:
     """Validity accuracy (left) and TV distance (right) against state per layer (log x), one line per
     mixer (per window for BLA, see :func:`sweep_series`). ``rows``: ``{"mixer", "state_size",
     "validity", "tv", "config"}`` (the output of :func:`blaviz.experiments.regbench.summarize`).
     ``references``: ``{name: {"validity", "tv"}}`` drawn as dotted horizontal lines (e.g. the
-    in-context 3-gram and the uniform guess)."""
+    in-context 3-gram and the uniform guess). Rows with ``seeds`` get error bars from the lowest to
+    the highest seed, and the hover text gives the seed count."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("validity (higher is better)", "TV distance (lower is better)"))
     seen = defaultdict(int)
@@ -260,13 +278,15 @@ def state_sweep_figure(rows: Sequence[dict], *, references: dict | None = None,
         color = MIXER_COLORS.get(mixer)
         dash = ("solid", "dash", "dot", "dashdot")[seen[mixer] % 4]
         seen[mixer] += 1
-        text = [f"{_mixer_label(mixer)} {r.get('config') or ''}".strip() for r in pts]
         for col, key in ((1, "validity"), (2, "tv")):
+            text = [f"{_mixer_label(mixer)} {r.get('config') or ''}".strip() + "<br>" + _seed_note(r, key)
+                    for r in pts]
             fig.add_trace(go.Scatter(
                 x=[float(r["state_size"]) for r in pts], y=compact([float(r[key]) for r in pts]),
                 mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
                 line=dict(color=color, width=3 if mixer in ("bla", "swa") else 1.5, dash=dash),
                 marker=dict(size=8 if mixer in ("bla", "swa") else 6), text=text,
+                error_y=seed_error_bars(pts, key),
                 hovertemplate="%{text}<br>state %{x:,}<br>" + key + " %{y:.3f}<extra></extra>"), row=1, col=col)
     for i, (name, ref) in enumerate((references or {}).items()):
         style = REFERENCE_STYLES[i % len(REFERENCE_STYLES)]       # distinct lines for distinct references

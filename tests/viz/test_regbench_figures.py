@@ -2,6 +2,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from blaviz.data.dfa import DFA, NUM_SYMBOLS
 from blaviz.data.regbench import PAD_ID, SEP_ID
@@ -168,3 +169,16 @@ def test_convergence_figure():
     assert [t.line.dash for t in bla] == ["solid", "solid", "dash", "dash"]
     assert bla[0].opacity < bla[1].opacity                       # lighter: smaller state
     assert fig.data[4].xaxis == "x2" and list(fig.data[4].x) == [100, 200]
+
+
+def test_state_sweep_error_bars_span_the_seeds():
+    from blaviz.viz.regbench import seed_error_bars, state_sweep_figure
+
+    rows = [{"mixer": "swa", "config": "W=8", "state_size": 1024, "validity": 0.65, "tv": 0.5,
+             "seeds": [{"seed": s, "validity": v, "tv": 0.5} for s, v in enumerate([0.6, 0.65, 0.7])]},
+            {"mixer": "swa", "config": "W=64", "state_size": 8192, "validity": 0.9, "tv": 0.3}]
+    bars = seed_error_bars(rows)
+    assert bars["array"] == pytest.approx([0.05, 0.0]) and bars["arrayminus"] == pytest.approx([0.05, 0.0])
+    fig = state_sweep_figure(rows)
+    assert "mean of 3 seeds" in fig.data[0].text[0] and "one seed" in fig.data[0].text[1]
+    assert list(fig.data[0].error_y.array) == pytest.approx([0.05, 0.0])
