@@ -38,6 +38,11 @@ def save_checkpoint(path, *, model, opt, sched, gen_epoch_state, batches_done: i
     os.replace(tmp, path)
 
 
+def _run_fields(cfg: dict) -> dict:
+    """The configuration that defines the run: how the steps execute (``cuda_graph``) does not."""
+    return {k: v for k, v in cfg.items() if k != "cuda_graph"}
+
+
 def load_checkpoint(path, *, model, opt, sched, cfg: dict) -> dict | None:
     """Restore ``model``, ``opt``, ``sched`` and the RNGs from ``path``; return the rest of the
     saved state, or ``None`` when there is no checkpoint. A checkpoint of a different training
@@ -48,7 +53,7 @@ def load_checkpoint(path, *, model, opt, sched, cfg: dict) -> dict | None:
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path} has format {state.get('format')!r}, expected {FORMAT}")
-    if state["cfg"] != cfg:
+    if _run_fields(state["cfg"]) != _run_fields(cfg):
         raise ValueError(f"checkpoint {path} was written for another training configuration: "
                          f"{state['cfg']} != {cfg}")
     model.load_state_dict(state["model"])

@@ -13,6 +13,12 @@ optimisers and schedules:
 * a final evaluation on the test sets (plus a task's extra ``metrics``, if it reports any).
 
 Batches hold examples of one length (one group), in a shuffled order each epoch: no padding work.
+
+The step never waits on the host: the labelled positions of each group are found once before
+training (:func:`label_positions`) and gathered on the device, the epoch's batch indices travel to
+the device once per epoch, and the training loss is summed on the device. With
+``TrainConfig.cuda_graph`` each full batch of a group replays one captured CUDA graph of the whole
+step (forward, backward, clipping, AdamW); see :class:`StaticSteps`.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import torch.nn.functional as F
 from blaviz.experiments.checkpoint import load_checkpoint, save_checkpoint
 
 IGNORE_INDEX = -100
+_GRAPH_DEVICES = ("cuda",)                                    # where TrainConfig.cuda_graph may run
 
 
 @dataclass
@@ -48,6 +55,7 @@ class TrainConfig:
     early_stop: float | None = 0.99
     eval_batch_size: int = 256
     seed: int = 0
+    cuda_graph: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +117,122 @@ class TaskData:
         n = sum(counts[k][1] for k in pooled)
         model.train(was_training)
         return {"pooled": c / max(n, 1), "per_slice": per}
+
+
+def label_positions(labels: torch.Tensor) -> torch.Tensor | None:
+    """``[n, L]`` labels -> ``[n, k]`` positions of each row's labelled tokens (ascending), when
+    every row has the same number ``k >= 1`` of them; ``None`` otherwise (the loss then falls back
+    to boolean masking, which waits on the host)."""
+    mask = labels != IGNORE_INDEX
+    counts = mask.sum(1)
+    if counts.numel() == 0 or not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
+        return None
+    # nonzero lists the True entries row by row, each row in increasing position
+    return mask.nonzero()[:, 1].view(labels.shape[0], int(counts[0]))
+
+
+def gathered_loss(model, inputs, labels, pos) -> torch.Tensor:
+    """:meth:`TaskData.loss` without boolean indexing: ``pos [B, k]`` (:func:`label_positions`)
+    names the labelled positions, so no shape depends on the data. Same tokens in the same
+    order as the boolean mask, hence the same mean cross-entropy."""
+    hidden = model(inputs)                                    # [B, L, D]
+    d = hidden.shape[-1]
+    h = hidden.gather(1, pos.unsqueeze(-1).expand(-1, -1, d))
+    y = labels.gather(1, pos)
+    return F.cross_entropy(model.logits(h.reshape(-1, d)).float(), y.reshape(-1))
+
+
+class StaticSteps:
+    """Training steps on static buffers, replayed as CUDA graphs (one per group).
+
+    Each group's full batches share one buffer of example indices (``[batch_size]``, on the
+    device); the graph gathers the batch from the group's tensors, runs forward, backward,
+    clipping and the optimiser (AdamW with ``capturable=True`` and a tensor learning rate that the
+    schedule fills in place). Gradients stay allocated between steps (zeroed, never set to
+    ``None``): the graphs read and write them at fixed addresses. A batch of another size (the
+    last partial batch of a group) runs eagerly on the same tensors.
+
+    ``capture=False`` runs every step eagerly on the same code path (what a CPU can test).
+    """
+
+    def __init__(self, model, opt, loss_fn, groups, *, batch_size: int, grad_clip: float,
+                 capture: bool, warmup: int = 2):
+        self.model, self.opt, self.loss_fn, self.groups = model, opt, loss_fn, groups
+        self.batch_size, self.grad_clip, self.capture, self.warmup = batch_size, grad_clip, capture, warmup
+        self.params = [p for g in opt.param_groups for p in g["params"]]
+        self.graphs = {}                                      # group -> (graph, idx buffer, loss)
+
+    def _body(self, gi, idx):
+        self.opt.zero_grad(set_to_none=False)
+        loss = self.loss_fn(gi, idx)
+        loss.backward()
+        if self.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip)
+        self.opt.step()
+        return loss.detach()
+
+    def _mixer_names(self) -> str:
+        return ", ".join(sorted({type(m).__name__ for m in getattr(self.model, "mixers", [])})) or "?"
+
+    def _capture_all(self, device):
+        """Warm up every group on a side stream (compiles and autotunes kernels, allocates the
+        gradients and the optimiser state), restore the exact state from before, then capture."""
+        model, opt = self.model, self.opt
+        snap = [t.detach().clone() for t in model.state_dict().values()]
+        had_state = {p: {k: v.clone() for k, v in opt.state[p].items()} for p in opt.state}
+        lr_snap = [g["lr"].clone() for g in opt.param_groups]
+        rng = torch.cuda.get_rng_state(device)
+        bufs = {gi: torch.zeros(self.batch_size, dtype=torch.long, device=device)
+                for gi, (x, _) in enumerate(self.groups) if x.shape[0] >= self.batch_size}
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for gi, buf in bufs.items():
+                for _ in range(self.warmup):
+                    self._body(gi, buf)
+        torch.cuda.current_stream(device).wait_stream(side)
+        with torch.no_grad():                                 # back to the state before warm-up
+            for t, s in zip(model.state_dict().values(), snap):
+                t.copy_(s)
+            for p, st in opt.state.items():
+                for k, v in st.items():
+                    if torch.is_tensor(v):
+                        v.copy_(had_state[p][k]) if p in had_state else v.zero_()
+            for g, lr in zip(opt.param_groups, lr_snap):
+                g["lr"].copy_(lr)
+        torch.cuda.set_rng_state(rng, device)
+        for gi, buf in bufs.items():
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):
+                    loss = self._body(gi, buf)
+            except Exception as e:
+                raise RuntimeError(f"CUDA graph capture of the training step failed for the mixer(s) "
+                                   f"{self._mixer_names()} (group {gi}): {e}; train without "
+                                   f"cuda_graph") from e
+            self.graphs[gi] = (graph, buf, loss)
+
+    def step(self, gi, idx) -> torch.Tensor:
+        """One optimiser step on examples ``idx`` (device tensor) of group ``gi``; the loss (a
+        device scalar, valid until this group's next step)."""
+        if self.capture and idx.shape[0] == self.batch_size:
+            if not self.graphs:
+                self._capture_all(idx.device)
+            graph, buf, loss = self.graphs[gi]
+            buf.copy_(idx)
+            graph.replay()
+            return loss
+        return self._body(gi, idx)
+
+
+def keep_lr_tensors(opt, lr_tensors) -> None:
+    """Put the learning-rate tensors the graphs read back into ``opt``'s groups, holding the
+    group's current value (a schedule or ``load_state_dict`` that replaced them)."""
+    with torch.no_grad():
+        for g, t in zip(opt.param_groups, lr_tensors):
+            if g["lr"] is not t:
+                t.fill_(float(g["lr"]))
+                g["lr"] = t
 
 
 def param_groups(model, weight_decay: float) -> list[dict]:
@@ -177,9 +301,28 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
     if not limits:
         raise ValueError("TrainConfig needs epochs or max_steps")
     total = min(limits)
+    if cfg.cuda_graph and device.type not in _GRAPH_DEVICES:
+        raise ValueError(f"TrainConfig.cuda_graph needs a CUDA device, got device={device}")
     opt_kw = {"fused": True} if device.type == "cuda" else {}
-    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **opt_kw)
+    lr = cfg.lr
+    if cfg.cuda_graph:                                        # the graphs read lr from a tensor
+        opt_kw.update(capturable=device.type == "cuda")
+        lr = torch.tensor(cfg.lr, dtype=torch.float32, device=device)
+    opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=lr, betas=cfg.betas, **opt_kw)
+    lr_tensors = [g["lr"] for g in opt.param_groups] if cfg.cuda_graph else None
+    for g in opt.param_groups:
+        g["initial_lr"] = cfg.lr                              # a float: the schedule computes floats
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(total, cfg.warmup_frac, cfg.min_lr_frac))
+    positions = [label_positions(y) if type(task).loss is TaskData.loss else None for _, y in groups]
+
+    def batch_loss(gi, idx):
+        x, y = groups[gi]
+        if positions[gi] is None:                             # a task's own loss, or uneven labels
+            return task.loss(model, x[idx], y[idx])
+        return gathered_loss(model, x[idx], y[idx], positions[gi][idx])
+
+    steps = StaticSteps(model, opt, batch_loss, groups, batch_size=cfg.batch_size,
+                        grad_clip=cfg.grad_clip, capture=device.type == "cuda") if cfg.cuda_graph else None
 
     history, step, stopped, best_val = [], 0, "steps", 0.0
     t0 = time.perf_counter()
@@ -193,6 +336,10 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
         loss_n, skip = resumed["loss_n"], resumed["batches_done"]
         gen.set_state(resumed["gen_epoch_state"])
         t0 -= resumed["elapsed_s"]
+    if cfg.cuda_graph:                                        # loading replaced lr and the flags
+        keep_lr_tensors(opt, lr_tensors)
+        for g in opt.param_groups:
+            g["capturable"] = opt_kw["capturable"]
     step_at_start = step
 
     def save(batches_done):
@@ -206,18 +353,28 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
     done = step >= total
     while not done:
         epoch_state = gen.get_state()
-        for bi, (gi, idx) in enumerate(_epoch_batches(groups, cfg.batch_size, gen)):
+        batches = _epoch_batches(groups, cfg.batch_size, gen)
+        # the epoch's indices reach the device in one copy (one wait per epoch, not per step)
+        flat = torch.cat([idx for _, idx in batches]).to(device)
+        starts = [0]
+        for _, idx in batches:
+            starts.append(starts[-1] + idx.shape[0])
+        for bi, (gi, _) in enumerate(batches):
             if bi < skip:
                 continue
-            x, y = groups[gi]
-            idx = idx.to(device)
-            loss = task.loss(model, x[idx], y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            idx = flat[starts[bi]:starts[bi + 1]]
+            if steps is not None:
+                loss = steps.step(gi, idx)
+            else:
+                loss = batch_loss(gi, idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                opt.step()
             sched.step()
+            if lr_tensors is not None:
+                keep_lr_tensors(opt, lr_tensors)
             loss_sum += loss.detach()
             loss_n += 1
             step += 1
