@@ -87,6 +87,8 @@ def _add_sweep_args(m, task) -> None:
     m.add_argument("--lrs", type=_lrs, default=None, help="comma-separated learning rates (override)")
     m.add_argument("--seeds", type=_seeds, default=None, help="comma-separated seeds (override)")
     m.add_argument("--bla-impl", default="auto", choices=BLA_IMPLS, help="BLA's implementation")
+    m.add_argument("--cuda-graph", action="store_true",
+                   help="replay each training step as a CUDA graph (TrainConfig.cuda_graph)")
     m.add_argument("--time-budget", type=_positive_seconds, default=None,
                    help="seconds: start no run after this, and cut runs still training at it")
     m.add_argument("--max-runs", type=_int_at_least(0), default=None, help="train at most this many runs")
@@ -121,6 +123,7 @@ def _parser(tasks):
     st.add_argument("--steps", type=_int_at_least(1), default=10)
     st.add_argument("--concurrency", type=_int_at_least(1), default=1)
     st.add_argument("--bla-impl", default="auto", choices=BLA_IMPLS)
+    st.add_argument("--cuda-graph", action="store_true", help="time CUDA-graph training steps")
     st.add_argument("--limit", type=_int_at_least(1), default=None, help="time only the first N configurations")
 
     a = sub.add_parser("analyze", help="best-over-lr table and state efficiency of runs.jsonl files")
@@ -166,7 +169,7 @@ def _steptime(args, parser) -> int:
         first.setdefault((s["mixer"], json.dumps(s["mixer_kwargs"], sort_keys=True), s["d_model"]), s)
     t0 = time.perf_counter()
     rows = steptime(task, preset, list(first.values())[:args.limit], device=device, steps=args.steps,
-                    concurrency=args.concurrency, bla_impl=args.bla_impl)
+                    concurrency=args.concurrency, bla_impl=args.bla_impl, cuda_graph=args.cuda_graph)
     for r in rows:
         print(json.dumps(r), flush=True)
     total = sum(r["est_train_s"] for r in rows) * len(preset.lrs) * len(preset.seeds)
@@ -212,7 +215,8 @@ def main(argv=None) -> int:
               f"device {device}, concurrency {args.concurrency}, out {out}", file=sys.stderr, flush=True)
         summary = run_sweep(preset, specs, out, device=device, concurrency=args.concurrency, shard=shard,
                             bla_impl=args.bla_impl, time_budget_s=args.time_budget,
-                            progress=not args.no_progress, max_runs=args.max_runs)
+                            progress=not args.no_progress, max_runs=args.max_runs,
+                            cuda_graph=args.cuda_graph)
     except RecordError as e:
         print(f"{task.name}: {e}", file=sys.stderr)
         return 2

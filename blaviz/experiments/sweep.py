@@ -20,6 +20,7 @@ task: the preset's ``task`` names the registered :class:`~blaviz.experiments.tas
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as _dt
 import multiprocessing as mp
 import os
@@ -119,7 +120,8 @@ def _init_worker(threads: int, parent_pid: int, interval_s: float = 0.5):
 
 def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: int = 1,
               shard=(0, 1), bla_impl: str = "auto", time_budget_s: float | None = None,
-              progress: bool = True, command: str | None = None, max_runs: int | None = None) -> dict:
+              progress: bool = True, command: str | None = None, max_runs: int | None = None,
+              cuda_graph: bool = False) -> dict:
     """Run the not-yet-finished ``specs`` of this shard; each run's record is appended to
     ``<out>/runs.jsonl`` (a failure's to ``<out>/errors.jsonl``) by the process that trained it.
 
@@ -128,6 +130,8 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
     from tqdm.auto import tqdm
 
     task = get_task(preset.task)
+    if cuda_graph:      # how the steps execute: not part of the run's key (specs are made already)
+        preset = dataclasses.replace(preset, train={**preset.train, "cuda_graph": True})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs_path, err_path = out_dir / "runs.jsonl", out_dir / "errors.jsonl"
