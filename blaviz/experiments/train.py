@@ -120,21 +120,22 @@ class TaskData:
 
 
 def label_positions(labels: torch.Tensor) -> torch.Tensor | None:
-    """``[n, L]`` labels -> ``[n, k]`` positions of each row's labelled tokens (ascending), when
-    every row has the same number ``k >= 1`` of them; ``None`` otherwise (the loss then falls back
-    to boolean masking, which waits on the host)."""
+    """``[n, L]`` labels -> ``[n, k]`` positions of each row's labelled tokens, in increasing
+    order, ``k`` the most any row has. A row with fewer is padded with unlabelled positions, which
+    the loss ignores (their label is ``-100``). ``None`` when no row has a label."""
     mask = labels != IGNORE_INDEX
-    counts = mask.sum(1)
-    if counts.numel() == 0 or not bool((counts == counts[0]).all()) or int(counts[0]) == 0:
+    k = int(mask.sum(1).max()) if labels.numel() else 0
+    if k == 0:
         return None
-    # nonzero lists the True entries row by row, each row in increasing position
-    return mask.nonzero()[:, 1].view(labels.shape[0], int(counts[0]))
+    # a stable sort puts each row's labelled positions first, in their order
+    return torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices[:, :k]
 
 
 def gathered_loss(model, inputs, labels, pos) -> torch.Tensor:
     """:meth:`TaskData.loss` without boolean indexing: ``pos [B, k]`` (:func:`label_positions`)
-    names the labelled positions, so no shape depends on the data. Same tokens in the same
-    order as the boolean mask, hence the same mean cross-entropy."""
+    names the labelled positions, so no shape depends on the data. The same tokens in the same
+    order as the boolean mask (padding positions are ignored), hence the same mean
+    cross-entropy."""
     hidden = model(inputs)                                    # [B, L, D]
     d = hidden.shape[-1]
     h = hidden.gather(1, pos.unsqueeze(-1).expand(-1, -1, d))
@@ -317,7 +318,7 @@ def train(model, task: TaskData, cfg: TrainConfig, *, device="cpu", progress: bo
 
     def batch_loss(gi, idx):
         x, y = groups[gi]
-        if positions[gi] is None:                             # a task's own loss, or uneven labels
+        if positions[gi] is None:                             # a task's own loss
             return task.loss(model, x[idx], y[idx])
         return gathered_loss(model, x[idx], y[idx], positions[gi][idx])
 

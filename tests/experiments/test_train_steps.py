@@ -28,7 +28,12 @@ def test_label_positions_lists_each_rows_labels_in_order():
     assert pos.shape == (5, 3)
     for i in range(5):
         assert pos[i].tolist() == (y[i] != IGNORE_INDEX).nonzero()[:, 0].tolist()
-    assert label_positions(_labels(5, 13, 3, gen, uneven=True)) is None
+    y = _labels(5, 13, 3, gen, uneven=True)          # rows of 3 and 2 labels
+    pos = label_positions(y)
+    assert pos.shape == (5, 3)
+    for i in range(5):
+        kept = [int(j) for j in pos[i] if y[i, j] != IGNORE_INDEX]
+        assert kept == (y[i] != IGNORE_INDEX).nonzero()[:, 0].tolist()
     assert label_positions(torch.full((3, 4), IGNORE_INDEX)) is None
 
 
@@ -47,15 +52,25 @@ def test_gathered_loss_equals_the_masked_loss_on_every_ci_preset(name, preset):
     checked = 0
     for x, y in data.train_groups():
         pos = label_positions(y)
-        if pos is None:                     # uneven label counts: train() keeps the masked loss
-            continue
         idx = torch.randperm(x.shape[0])[:7]                  # an odd batch
         ref = TaskData.loss(data, model, x[idx], y[idx])
         got = gathered_loss(model, x[idx], y[idx], pos[idx])
         torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
         checked += 1
-    if name in ("mqar", "zoology"):         # every example of a group has equal label counts
-        assert checked == len(data.train_groups())
+    assert checked == len(data.train_groups())
+
+
+def test_gathered_loss_with_uneven_label_counts():
+    """RegBench's rows differ in how many tokens they score: padded positions are ignored."""
+    torch.manual_seed(0)
+    task, p, spec = _tiny("regbench")
+    model = task.build_model(p, spec)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 7, (9, 17), generator=gen)
+    y = _labels(9, 17, 4, gen, uneven=True)
+    ref = TaskData.loss(None, model, x, y)
+    got = gathered_loss(model, x, y, label_positions(y))
+    torch.testing.assert_close(got, ref, rtol=1e-6, atol=1e-6)
 
 
 class _Small(TaskData):
@@ -118,7 +133,9 @@ def test_schedule_fills_the_tensor_lr_in_place():
     opt.param_groups[0]["initial_lr"] = 1e-2
     sched = torch.optim.lr_scheduler.LambdaLR(opt, train_mod.lr_lambda(10, 0.3, 0.1))
     f = train_mod.lr_lambda(10, 0.3, 0.1)
+    w.grad = torch.zeros(3)
     for step in range(1, 10):
+        opt.step()
         sched.step()
         train_mod.keep_lr_tensors(opt, [lr])
         assert opt.param_groups[0]["lr"] is lr
