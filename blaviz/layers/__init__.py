@@ -39,6 +39,8 @@ MIXERS = {
     "bla_exact_erasure": ExactErasureBLA,
     "swa_bla_hybrid": HybridSWABLA,
 }
+# The library's own mixers; register_mixer adds lab mixers beside them.
+BUILTIN_MIXERS = frozenset(MIXERS)
 
 
 def register_mixer(name: str, factory) -> None:
@@ -61,7 +63,7 @@ def build_mixer(name: str, d_model: int, **kwargs) -> TokenMixer:
     return MIXERS[name](d_model, **kwargs)
 
 
-__all__ = ["MIXERS", "build_mixer", "register_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
+__all__ = ["MIXERS", "BUILTIN_MIXERS", "build_mixer", "register_mixer", "TokenMixer", "RMSNorm", "BaseConv", "ShortConv",
            "BlurryWindowAttention", "SlidingWindowAttention", "SoftmaxAttention", "GatedSlotAttention",
            "GatedLinearAttention", "LinearAttention", "GatedDeltaNet", "Mamba2Mixer", "resolve_bla_impl",
            "MultiResolutionBLA", "GatedBLA", "ExactErasureBLA", "HybridSWABLA"]

@@ -4,7 +4,7 @@ import warnings
 import pytest
 import torch
 
-from blaviz.layers import MIXERS, BaseConv, ShortConv, build_mixer, resolve_bla_impl
+from blaviz.layers import BUILTIN_MIXERS, MIXERS, BaseConv, ShortConv, build_mixer, resolve_bla_impl
 from blaviz.models import MixerLM
 from blaviz.state_size import state_size
 from blaviz.layers import attention
@@ -49,7 +49,8 @@ def make(name, dtype=torch.float32, **over):
 
 
 def test_every_mixer_is_covered():
-    assert set(CONFIGS) == set(MIXERS)
+    # Lab mixers added with register_mixer (e.g. fla's GSA) have their own tests.
+    assert set(CONFIGS) == set(BUILTIN_MIXERS) <= set(MIXERS)
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
