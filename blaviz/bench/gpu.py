@@ -159,13 +159,12 @@ def _bla_fns(T, W, N, C, launch=None):
 #: ``{name: (LaunchConfig overrides, chunk size)}``. The defaults are not changed by the run.
 VARIANTS = {
     "default": ({}, 64),
-    "fwd_split": ({"fwd_split": True}, 64),
-    "fwd_split_w8": ({"fwd_split": True, "out_warps": 8}, 64),
-    "fwd_split_tf32rn": ({"fwd_split": True, "score_dot": "tf32rn"}, 64),
+    "out_warps_8": ({"out_warps": 8}, 64),
+    "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
-STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps", "fwd_split")
+STRUCTURAL = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps")
 
 
 def bench_bla_variants(R, bw, variants=None, rounds=2):

@@ -274,8 +274,8 @@ def programs_per_sm(n_regs: int, num_warps: int, registers: int = REGISTERS_PER_
 #: a label, and the kernel records that describe it (the first group the file has; older files
 #: used other names)
 LAUNCHES = {"fwd_scan_ms": ("forward scan", (("fwd_scan",),)),
-            "fwd_out_store_p_ms": ("forward outputs", (("fwd_out_store_p",), ("fwd_out_0_store_p",),
-                                                       ("fwd_out",))),
+            "fwd_out_store_p_ms": ("forward outputs", (("fwd_out_1", "fwd_out_2"), ("fwd_out_store_p",),
+                                                       ("fwd_out_0_store_p",), ("fwd_out",))),
             "bwd_local_ms": ("backward, per chunk", (("bwd_local_1", "bwd_local_2"), ("bwd_local",))),
             "bwd_scan_ms": ("backward scan", (("bwd_scan",),))}
 

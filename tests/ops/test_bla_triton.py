@@ -124,8 +124,7 @@ def test_launch_config_and_plan():
     with pytest.raises(dataclasses.FrozenInstanceError):
         DEFAULT_LAUNCH.out_warps = 8
     for bad, name in ((dict(out_warps=3), "out_warps"), (dict(scan_bd=24), "scan_bd"),
-                      (dict(score_dot="tf32"), "score_dot"), (dict(scan_stages=0), "scan_stages"),
-                      (dict(fwd_split=1), "fwd_split")):
+                      (dict(score_dot="tf32"), "score_dot"), (dict(scan_stages=0), "scan_stages")):
         with pytest.raises(ValueError, match=name):
             LaunchConfig(**bad)
     q = torch.randn(1, 20, 1, 16)
@@ -317,26 +316,3 @@ def test_reference_step_in_place_matches():
     assert torch.equal(new.value_freq, ref_st.value_freq) and new.position == ref_st.position
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_split_forward_is_bit_identical(dtype):
-    """``fwd_split`` (key side, slot weights through memory, then value side)
-    computes the very same outputs, final state and gradients as the one-launch
-    forward, with and without a gradient, at an odd length."""
-    from blaviz.ops.bla.triton import LaunchConfig
-    W, N, S, T, D = 32, 15, 20, 45, 16
-    q, k, v, st = _inputs(1, T, 2, D, N=N, with_state=True, pos=3)
-    seeds = (torch.randn(1, T, 2, D, dtype=torch.float64),
-             torch.randn(1, 2, N, D, dtype=torch.float64),
-             torch.randn(1, 2, N, D, dtype=torch.float64))
-    runs = []
-    for split in (False, True):
-        def tri(*a, **kw):
-            return bla_triton(*a, launch=LaunchConfig(fwd_split=split), **kw)
-        runs.append(_run(tri, q, k, v, st, dtype, W, N, S, 16, seeds))
-        with torch.no_grad():
-            xs = (x.to(DEV, dtype) for x in (q, k, v))
-            runs[-1][0].append(tri(*xs, W, N, chunk_size=16)[0])
-    (va, ga), (vb, gb) = runs
-    for a, b in zip(va + ga, vb + gb):
-        assert torch.equal(a, b)

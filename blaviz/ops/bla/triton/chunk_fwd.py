@@ -413,14 +413,14 @@ def _fwd_out_kernel(
     DVP: tl.constexpr,
     SPREC: tl.constexpr,
     PREC: tl.constexpr,
-    STORE_P: tl.constexpr,
-    PART: tl.constexpr = 0,
+    PART: tl.constexpr,
 ):
-    """Grid ``(NC, B*H)``: the outputs of one chunk from the state entering it
-    (and, with ``STORE_P``, its slot weights ``p [C, SP]`` float32 for the
-    backward). ``PART`` 0: all of it; 1: the key side only, up to the slot
-    weights, which it stores; 2: the value side only, from the stored weights
-    (two launches keep fewer tiles alive per program).
+    """Grid ``(NC, B*H)``, launched twice: ``PART`` 1, the key side of one
+    chunk up to its slot weights ``p [C, SP]`` float32, which it stores (the
+    value side and the backward read them); ``PART`` 2, the chunk's outputs
+    from the stored weights and the state entering it. Two launches keep fewer
+    tiles alive per program than one that does both (half the spilled
+    registers, and faster: ``results/bench/DECISIONS.md``).
 
     Written in the order that keeps the fewest ``[C, *]`` tiles alive (each tile
     is loaded where it is first needed): keys, slot weights, read covectors,
@@ -447,7 +447,7 @@ def _fwd_out_kernel(
         + offs_c[:, None] * SP
         + offs_s[None, :]
     )
-    if PART != 2:
+    if PART == 1:
         swap = tl.load(swap_ptr + offs_n)
         Kp = _erase(
             k_ptr + row0 * DK,
@@ -485,11 +485,9 @@ def _fwd_out_kernel(
             DKP,
             SPREC,
         )
-        if STORE_P:
-            tl.store(p_ptr + p_offs, p)
+        tl.store(p_ptr + p_offs, p)
     else:
         p = tl.load(p_ptr + p_offs)
-    if PART != 1:
         causal = offs_c[:, None] >= offs_c[None, :]
         u0, u1 = _read_covectors(
             p,

@@ -51,10 +51,6 @@ class LaunchConfig:
       float32 accuracy at any scale of ``q`` and ``k``; ``tf32rn`` is one
       product instead of three, with logit errors that grow with ``|q| |k|``.
       float32 inputs always use ``tf32x3`` everywhere.
-    * ``fwd_split``: the per-chunk forward as two launches, the key side
-      (storing the slot weights) then the value side, so that each program
-      keeps fewer tiles alive (the default: it spills half the registers of
-      the fused launch and is faster); ``False`` fuses both sides in one.
     """
 
     scan_bd: int = 16
@@ -63,7 +59,6 @@ class LaunchConfig:
     out_warps: int = 4
     bwd_warps: int = 4
     score_dot: str = "tf32x3"
-    fwd_split: bool = True
 
     def __post_init__(self):
         for name in ("scan_warps", "out_warps", "bwd_warps"):
@@ -87,10 +82,6 @@ class LaunchConfig:
         if self.score_dot not in PRECISIONS:
             raise ValueError(
                 f"score_dot must be one of {PRECISIONS}, got {self.score_dot!r}"
-            )
-        if not isinstance(self.fwd_split, bool):
-            raise ValueError(
-                f"fwd_split must be True or False, got {self.fwd_split!r}"
             )
 
 
@@ -225,8 +216,8 @@ def fwd_out(
     scale: float,
     store_p: bool = False,
 ):
-    """Launch the per-chunk output kernel (two launches with
-    ``plan.launch.fwd_split``); returns ``(o, p)``: ``o`` in the input dtype,
+    """Launch the per-chunk output kernel twice (key side, storing the slot
+    weights; then value side); returns ``(o, p)``: ``o`` in the input dtype,
     ``p`` the slot weights ``[B, H, NC*C, SP]`` float32 when ``store_p`` (the
     backward reads them), else None.
     """
@@ -234,17 +225,11 @@ def fwd_out(
     DV = v.shape[-1]
     C, sk, sv = plan.C, plan.score, plan.value
     NC = triton.cdiv(T, C)
-    split = plan.launch.fwd_split
     o = torch.empty(B, T, H, DV, device=q.device, dtype=q.dtype)
-    p = (
-        torch.empty(B, H, NC * C, sv.SP, device=q.device, dtype=torch.float32)
-        if store_p or split
-        else None
-    )
-    for part in (1, 2) if split else (0,):
-        name = "fwd_out_store_p" if store_p else "fwd_out"
+    p = torch.empty(B, H, NC * C, sv.SP, device=q.device, dtype=torch.float32)
+    for part in (1, 2):
         _record(
-            f"fwd_out_{part}" if split else name,
+            f"fwd_out_{part}",
             _fwd_out_kernel[(NC, B * H)](
                 q,
                 k,
@@ -252,7 +237,7 @@ def fwd_out(
                 fst,
                 gst,
                 o,
-                o if p is None else p,
+                p,
                 sk.Cn,
                 sk.Cn_sw,
                 sk.Rs,
@@ -281,7 +266,6 @@ def fwd_out(
                 DVP=pow2_at_least_16(DV),
                 SPREC=plan.sprec,
                 PREC=plan.prec,
-                STORE_P=p is not None,
                 PART=part,
                 num_warps=plan.launch.out_warps,
                 num_stages=1,
