@@ -3,16 +3,20 @@
 #
 #   scripts/gpu_mqar.sh smoke                # ~1-2 min: environment, step times, a 2-run pipeline check
 #   scripts/gpu_mqar.sh sweep [PRESET]       # the sweep (default: book), resumable, time-boxed
+#   TASK=zoology scripts/gpu_mqar.sh sweep gsa_check   # the same for another task's preset
 #
 # Knobs (environment): CONCURRENCY (default 12 processes sharing the GPU), BUDGET (seconds after
 # which no run starts and running ones stop, default 400), PRESET, EXTRA (more CLI arguments).
-# Resuming: copy an earlier runs.jsonl to results/mqar/<preset>/runs.jsonl in the working tree;
+# Resuming: copy an earlier runs.jsonl to results/<task>/<preset>/runs.jsonl in the working tree;
 # it is copied to $OUT first, finished runs are skipped, and $OUT/runs.jsonl holds old + new lines.
+# Checkpoints of resumable tasks (zoology) stay in BLAVIZ_CHECKPOINT_DIR on the GPU machine, not
+# in $OUT: they are too large for the device tool to bring back.
 # Provenance: BLAVIZ_GIT_COMMIT / BLAVIZ_GIT_DIRTY name the code when .git does not travel.
 set -uo pipefail
 source "$(dirname "$0")/_prologue.sh"
 MODE=${1:-smoke}
 PRESET=${2:-${PRESET:-book}}
+TASK=${TASK:-mqar}
 CONCURRENCY=${CONCURRENCY:-12}
 BUDGET=${BUDGET:-400}
 EXTRA=${EXTRA:-}
@@ -51,19 +55,19 @@ if [ "$MODE" = smoke ]; then
 fi
 
 if [ "$MODE" = sweep ]; then
-  PREV=results/mqar/$PRESET/runs.jsonl
+  PREV=results/$TASK/$PRESET/runs.jsonl
   [ -f "$PREV" ] && cp "$PREV" "$OUT/runs.jsonl" && echo "resuming from $PREV ($(wc -l <"$PREV") lines)"
-  CMD="python -m blaviz.experiments mqar --preset $PRESET --device $DEVICE --concurrency $CONCURRENCY --time-budget $BUDGET --out \$OUT --no-progress $EXTRA"
+  CMD="python -m blaviz.experiments $TASK --preset $PRESET --device $DEVICE --concurrency $CONCURRENCY --time-budget $BUDGET --out \$OUT --no-progress $EXTRA"
   T0=$(date +%s)
   {
     env_report
-    $PY -m blaviz.experiments mqar --preset "$PRESET" --device $DEVICE --concurrency "$CONCURRENCY" \
+    $PY -m blaviz.experiments "$TASK" --preset "$PRESET" --device $DEVICE --concurrency "$CONCURRENCY" \
         --time-budget "$BUDGET" --out "$OUT" --no-progress $EXTRA
     $PY -m blaviz.experiments analyze "$OUT/runs.jsonl" --json "$OUT/summary.json"
   } 2>&1 | tee "$OUT/sweep.log"
   T1=$(date +%s)
   $PY -m blaviz.experiments.provenance --out "$OUT/provenance.json" --command "$CMD" --script "scripts/gpu_mqar.sh sweep" \
-      --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "mqar:$PRESET"
+      --started "$START" --wall "$((T1 - T0))" --runs "$OUT/runs.jsonl" --preset "$TASK:$PRESET"
   exit 0
 fi
 echo "usage: $0 smoke|sweep [PRESET]" >&2
