@@ -382,9 +382,9 @@ def _gsa_inputs(B, T, M, requires_grad=False):
 
 def bench_gsa(R, bw, after_each=None):
     """fla's chunked GSA at every slot count of :data:`GSA_M`, gated against our float64 GSA
-    first. fla autotunes its kernels on a shape's first call (over a minute per ``M`` on the H200), so
-    that call is made before timing, and ``after_each()`` (the run's save) follows every ``M``:
-    a call stopped by its time limit keeps the slot counts already timed."""
+    first. fla autotunes its kernels on a shape's first call (over a minute per ``M`` on the
+    H200), so that call is made before timing, and ``after_each()`` (the run's save) follows
+    every ``M``: a call stopped by its time limit keeps the slot counts already timed."""
     import torch
     try:
         from fla.ops.gsa import chunk_gsa
