@@ -275,7 +275,6 @@ def bench_bla_breakdown(C, launch=None):
         dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
         row = dict(T=T, B=B, C=C, precision=dict(score=plan.sprec, value=plan.prec),
                    launch=dict(plan.launch.__dict__), fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
-                   fwd_out_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale)),
                    fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale, True)),
                    bwd_local_ms=_bench(lambda: bwd_local(q, k, v, do, fst, gst, p, plan, scale)),
                    bwd_scan_ms=_bench(lambda: bwd_scan(k, v, dkl, dvl, bf, bg, None, None, plan, False)))
