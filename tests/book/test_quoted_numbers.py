@@ -101,6 +101,32 @@ def test_mqar_temperature_and_gsa_recipes(mqar):
     assert round(min(accs), 3) >= 0.010 and round(max(accs), 3) <= 0.026    # "between 0.010 and 0.026"
 
 
+def test_mqar_pooled_seeds_quoted(mqar):
+    """Chapter 8 quotes seed means over seeds 0-2 where book_seeds has them, and the ratios' range."""
+    from blaviz.experiments.analysis import best_over_lr, load_runs, state_efficiency_range
+    seeds = results_file("mqar/book_seeds/runs.jsonl", download=False)
+    rows = best_over_lr(load_runs(results_file("mqar/book/runs.jsonl", download=False), seeds))
+    r = {(x["mixer"], x["config"], x["d_model"]): x for x in rows}
+
+    def q(key):
+        x = r[key]
+        return [x["accuracy"], x["accuracy_min"], x["accuracy_max"]]
+    assert np.allclose(q(("bla", "W=64,N=31", 64)), [0.311, 0.308, 0.314], atol=5e-4)
+    assert np.allclose(q(("swa", "W=32", 64)), [0.165, 0.162, 0.170], atol=5e-4)
+    assert np.allclose(q(("swa", "W=64", 64)), [0.385, 0.382, 0.386], atol=5e-4)
+    assert np.allclose(q(("swa", "W=32", 128)), [0.182, 0.168, 0.209], atol=5e-4)
+    assert np.allclose(q(("swa", "W=64", 128)), [0.393, 0.390, 0.396], atol=5e-4)
+    assert np.allclose([r["bla", "W=64,N=31", 128]["accuracy"], r["bla", "W=128,N=31", 128]["accuracy"],
+                        r["bla", "W=128,N=31", 128]["accuracy_min"], r["bla", "W=128,N=31", 128]["accuracy_max"]],
+                       [0.367, 0.363, 0.355, 0.369], atol=5e-4)
+    assert [round(s["accuracy"], 3) for s in r["gated_deltanet", "", 64]["seeds"]] == [0.447, 0.699, 0.806]
+    slices = ["64x4", "64x8", "64x16", "128x32", "256x64", "512x128"]
+    eff = [state_efficiency_range(rows, a, d_model=dm, metric=m)
+           for dm in (64, 128) for m in [None, *slices] for a in (0.3, 0.5, 0.8, 0.9)]
+    ends = [x for e in eff if e["ratio_low"] is not None for x in (e["ratio_low"], e["ratio_high"])]
+    assert round(min(ends), 2) == 1.03 and round(max(ends), 2) == 2.13    # "1.03x and 2.13x" over seeds
+
+
 # ----------------------------------------------------------------------------- chapter 9 (RegBench)
 @pytest.fixture(scope="module")
 def regbench():
@@ -157,6 +183,43 @@ def test_regbench_quoted_gains(regbench):
     assert all(r["validity"] < three["validity"] for r in regbench["rows"])
 
 
+@pytest.fixture(scope="module")
+def regbench_pooled():
+    from blaviz.experiments.analysis import load_runs
+    from blaviz.experiments.regbench import summarize
+    from blaviz.viz.regbench import sweep_series
+    paths = [results_file(f"regbench/{p}/runs.jsonl", download=False) for p in ("book", "regbench_seeds")]
+    rows = summarize(load_runs(*paths))
+    summary = json.loads((paths[1].parent / "summary.json").read_text())
+    return dict(rows=rows, series=sweep_series(rows), summary=summary)
+
+
+def test_regbench_pooled_quoted_gains(regbench_pooled):
+    """Chapter 9 quotes seed means and ranges over seeds (seed 0 with seeds 1 and 2 of the ends)."""
+    series = regbench_pooled["series"]
+    val = {k: [r["validity"] for r in series[k]] for k in series}
+    trends = {t["mixer"]: t for t in regbench_pooled["summary"]["trends"]}
+
+    def gain(mixer, family=None):
+        t = trends[mixer]
+        g = next(x for x in t["groups"] if family is None or x["family"] == family)
+        return [g["validity_gain"], g["validity_gain_low"], g["validity_gain_high"]]
+    assert np.allclose(gain("swa"), [0.268, 0.265, 0.270], atol=5e-4)
+    assert np.allclose(gain("bla", "W=128"), [0.218, 0.213, 0.225], atol=5e-4)
+    assert np.allclose(gain("bla", "W=512"), [0.087, 0.080, 0.094], atol=5e-4)
+    assert np.allclose(gain("gsa"), [0.098, 0.073, 0.119], atol=5e-4)
+    assert np.allclose(gain("gla"), [0.004, -0.006, 0.021], atol=5e-4)
+    assert np.allclose(gain("gated_deltanet"), [0.010, -0.016, 0.027], atol=5e-4)
+    assert np.allclose(val["BLA W=128"], [0.595, 0.632, 0.702, 0.812], atol=5e-4)
+    assert np.allclose(val["BLA W=512"], [0.568, 0.581, 0.612, 0.655], atol=5e-4)
+    assert np.allclose(val["GSA"], [0.689, 0.763, 0.787], atol=5e-4)
+    assert np.allclose(val["GLA"] + val["Gated DeltaNet"], [0.815, 0.814, 0.819, 0.831, 0.838, 0.841],
+                       atol=5e-4)
+    three = [r for r in regbench_pooled["rows"] if r["n_seeds"] == 3]
+    spread = [r["validity_max"] - r["validity_min"] for r in three]
+    assert len(three) == 11 and _close(min(spread), 0.001, 1e-3) and _close(max(spread), 0.045)
+
+
 def test_regbench_equal_state_levels(regbench):
     v, base = regbench["v"], regbench["base"]
     levels = {}
@@ -200,8 +263,12 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
-    assert len(rows) == 13
+    assert len(rows) == 18
     for (path, call), (commit, start) in rows.items():
+        if path.endswith(".log"):           # a log names its commit and start in its header
+            head = results_file(path, download=False).read_text().splitlines()[1]
+            assert f"commit {commit}" in head and start in head, (path, head)
+            continue
         if path.endswith(".json"):
             prov = json.loads(results_file(path, download=False).read_text())["provenance"]
         else:
