@@ -127,6 +127,19 @@ def test_mqar_pooled_seeds_quoted(mqar):
     assert round(min(ends), 2) == 1.03 and round(max(ends), 2) == 2.13    # "1.03x and 2.13x" over seeds
 
 
+def test_gsa_lr_1e2_book_regime(mqar):
+    """Chapters 8 and 10: the book's GSA point at lr 1e-2 stays at the floor (0.009 pooled)."""
+    from blaviz.experiments.sweep import read_records
+    run, = read_records(results_file("mqar/gsa_lr/runs.jsonl", download=False))
+    assert (run["mixer"], run["mixer_kwargs"], run["d_model"], run["lr"], run["seed"]) == \
+           ("gsa", {"num_slots": 16}, 64, 1e-2, 0)
+    assert run["stopped"] == "steps" and run["steps"] == 2280
+    assert run["preset_hash"] == mqar["records"][0]["preset_hash"]     # the book's data and recipe
+    assert _close(run["accuracy"], 0.009) and _close(run["per_slice"]["64x4"], 0.165)
+    assert round(run["history"][0]["train_loss"], 1) == 8.7 and round(run["final_loss"], 1) == 3.6
+    assert max(h["val_pooled"] for h in run["history"]) <= 0.0075
+
+
 # ----------------------------------------------------------------------------- chapter 9 (RegBench)
 @pytest.fixture(scope="module")
 def regbench():
@@ -263,7 +276,7 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
-    assert len(rows) == 18
+    assert len(rows) == 19
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]
