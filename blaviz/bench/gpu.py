@@ -271,11 +271,11 @@ def bench_bla_breakdown(C, launch=None):
         plan, scale = chunk_plan(512, 63, 63, C, T, torch.bfloat16, q.device, launch or DEFAULT_LAUNCH), D ** -0.5
         kernel_stats(clear=True)
         fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
-        _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale, store_p=True)
+        _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale)
         dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
         row = dict(T=T, B=B, C=C, precision=dict(score=plan.sprec, value=plan.prec),
                    launch=dict(plan.launch.__dict__), fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
-                   fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale, True)),
+                   fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale)),
                    bwd_local_ms=_bench(lambda: bwd_local(q, k, v, do, fst, gst, p, plan, scale)),
                    bwd_scan_ms=_bench(lambda: bwd_scan(k, v, dkl, dvl, bf, bg, None, None, plan, False)))
         row["kernels"] = kernel_stats()                # registers and spills of every launch timed above

@@ -214,12 +214,11 @@ def fwd_out(
     plan: ChunkPlan,
     t0: int,
     scale: float,
-    store_p: bool = False,
 ):
     """Launch the per-chunk output kernel twice (key side, storing the slot
-    weights; then value side); returns ``(o, p)``: ``o`` in the input dtype,
-    ``p`` the slot weights ``[B, H, NC*C, SP]`` float32 when ``store_p`` (the
-    backward reads them), else None.
+    weights; then value side, reading them); returns ``(o, p)``: ``o`` in the
+    input dtype, ``p`` the slot weights ``[B, H, NC*C, SP]`` float32 (the
+    backward reads them too).
     """
     B, T, H, DK = q.shape
     DV = v.shape[-1]
@@ -271,7 +270,7 @@ def fwd_out(
                 num_stages=1,
             ),
         )
-    return o, (p if store_p else None)
+    return o, p
 
 
 def bwd_local(q, k, v, do, fst, gst, p, plan: ChunkPlan, scale: float):
@@ -407,8 +406,8 @@ class _BLATriton(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, F0, G0, plan, scale, t0, need_grad):
         fst, gst, ffin, gfin = fwd_scan(k, v, F0, G0, plan)
-        o, p = fwd_out(q, k, v, fst, gst, plan, t0, scale, store_p=need_grad)
-        ctx.save_for_backward(q, k, v, fst, gst, p)
+        o, p = fwd_out(q, k, v, fst, gst, plan, t0, scale)
+        ctx.save_for_backward(q, k, v, fst, gst, p if need_grad else None)
         ctx.cfg = (plan, scale, F0 is not None)
         ctx.set_materialize_grads(False)
         return o, ffin, gfin
