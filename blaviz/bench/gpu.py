@@ -379,14 +379,55 @@ def _gsa_inputs(B, T, M, requires_grad=False):
     return q, k, v, s, g
 
 
+def fla_gsa_first_calls(M: int, lengths=LENGTHS) -> None:
+    """fla's chunked GSA, forward and backward, once at every shape :func:`bench_gsa` runs for
+    slot count ``M``: its first calls, which compile every autotuning configuration of each kernel
+    into the Triton cache. Run by :func:`compile_fla_gsa` in a process of its own."""
+    import torch
+    from fla.ops.gsa import chunk_gsa
+    shapes = [(TOKENS // T, T) for T in lengths if T == 8192 or M == 64] + [(1, 256)]
+    for B, T in shapes:
+        q, k, v, s, g = _gsa_inputs(B, T, M, requires_grad=True)
+        o, _ = chunk_gsa(q, k, v, s, g)
+        torch.autograd.grad(o, (q, k, v, s, g), torch.randn_like(o))
+        torch.cuda.synchronize()
+
+
+def compile_fla_gsa(Ms, lengths=LENGTHS, timeout_s: float = 600.0) -> dict:
+    """Compile fla's GSA kernels for every slot count in ``Ms`` side by side, one process each,
+    before anything is timed. fla's first call per ``M`` compiles dozens of configurations per
+    kernel one after another (minutes on one CPU core); the processes share the machine's cores.
+    Their autotuning choices are not kept (``FLA_CACHE_RESULTS=0``, set by :func:`run` for the
+    whole run): they were measured beside each other, so the timed process chooses again, alone,
+    from the compiled kernels in the cache. Returns each ``M``'s exit code (None: timed out) and
+    the wall time."""
+    import subprocess
+    import sys
+    procs = {M: subprocess.Popen([sys.executable, "-c",
+                                  "import blaviz.bench.gpu as g; g._cuda_ready(); "
+                                  f"g.fla_gsa_first_calls({M}, {tuple(lengths)})"])
+             for M in Ms}
+    t0, codes = time.perf_counter(), {}
+    for M, p in procs.items():
+        try:
+            codes[M] = p.wait(timeout=max(1.0, timeout_s - (time.perf_counter() - t0)))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            codes[M] = None
+    wall = time.perf_counter() - t0
+    print(f"fla GSA kernels compiled for M={list(Ms)} in {wall:.0f} s: {codes}", flush=True)
+    return dict(exit_codes={str(M): c for M, c in codes.items()}, wall_s=round(wall, 1))
+
+
 def bench_gsa(R, bw, after_each=None):
     """fla's chunked GSA at every slot count of :data:`GSA_M`, gated against our float64 GSA.
 
     fla autotunes each kernel on its first call, keyed by head count and sizes but not by batch
     or length, so the first call decides the configuration every later shape uses. That call is
     therefore made at the timed shape (forward and backward), before the small-shape gate and
-    untimed; it takes minutes per ``M`` (mostly compiling), and ``after_each()`` (the run's save)
-    follows every ``M``: a call stopped by its time limit keeps the slot counts already timed."""
+    untimed; without :func:`compile_fla_gsa` before it, it takes minutes per ``M`` (compiling),
+    and ``after_each()`` (the run's save) follows every ``M``: a call stopped by its time limit
+    keeps the slot counts already timed."""
     import torch
     try:
         from fla.ops.gsa import chunk_gsa
@@ -675,11 +716,12 @@ def parse_launch(text: str):
     return LaunchConfig(**{**dataclasses.asdict(DEFAULT_LAUNCH), **over})
 
 
-def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
+def run(out=None, quick=False, sections=SECTIONS, launch=None, compile_fla=True) -> int:
     """The correctness-gated benchmark. ``sections`` (default all of :data:`SECTIONS`) lets two GPUs
-    split one run (``gsa`` autotunes fla's kernels for minutes): each writes its own JSON, and
-    :func:`merge` joins them. The JSON is rewritten after every section, so a run stopped by a time
-    limit keeps what it measured (``complete`` says whether it finished)."""
+    split one run: each writes its own JSON, and :func:`merge` joins them. The JSON is rewritten
+    after every section, so a run stopped by a time limit keeps what it measured (``complete`` says
+    whether it finished). With ``gsa`` among the sections, fla's kernels are first compiled for
+    every slot count side by side (:func:`compile_fla_gsa`; ``compile_fla=False`` skips it)."""
     if not _cuda_ready():
         return 1
     bad = sorted(set(sections) - set(SECTIONS))
@@ -691,6 +733,13 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
     if quick:                                   # a short run: W=512, T=8192 and 32768, no variants
         LENGTHS, BLA_W, BREAKDOWN_T = (8192, 32768), (512,), (8192,)
         sections = tuple(x for x in sections if x != "variants")
+    fla_compile = None
+    if "gsa" in sections:
+        # every run autotunes fla's kernels itself, never reusing a choice stored on disk by a
+        # process that ran beside others (see compile_fla_gsa)
+        os.environ["FLA_CACHE_RESULTS"] = "0"
+        if compile_fla:
+            fla_compile = compile_fla_gsa(GSA_M, LENGTHS)
     bw = copy_bandwidth()
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH
@@ -714,7 +763,7 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None) -> int:
                                    timing="triton.testing.do_bench median, warmup 25 ms, rep 100 ms",
                                    bla_note="N=15/31/63 stand for 16/32/64: N < W must be odd",
                                    min_bytes="fwd: q,k,v read + o written; fwd+bwd: + q,k,v,do read, dq,dk,dv written",
-                                   sections=list(sections)),
+                                   sections=list(sections), fla_compile=fla_compile),
                        complete=complete, sections_done=list(state["done"]),
                        hbm_copy_bytes_per_s=bw, chosen_launch=state["chosen"], variants=state["variants"],
                        breakdown=state["breakdown"], rows=R.rows, decode=state["decode"],
