@@ -394,13 +394,13 @@ def fla_gsa_first_calls(M: int, lengths=LENGTHS) -> None:
 
 
 def compile_fla_gsa(Ms, lengths=LENGTHS, timeout_s: float = 600.0) -> dict:
-    """Compile fla's GSA kernels for every slot count in ``Ms`` side by side, one process each,
-    before anything is timed. fla's first call per ``M`` compiles dozens of configurations per
-    kernel one after another (minutes on one CPU core); the processes share the machine's cores.
-    Their autotuning choices are not kept (``FLA_CACHE_RESULTS=0``, set by :func:`run` for the
-    whole run): they were measured beside each other, so the timed process chooses again, alone,
-    from the compiled kernels in the cache. Returns each ``M``'s exit code (None: timed out) and
-    the wall time."""
+    """Make fla's GSA first calls for every slot count in ``Ms`` side by side, one process each,
+    before anything is timed. A first call compiles dozens of configurations per kernel one after
+    another (minutes on one CPU core) and times each once compiled; fla keeps each kernel's choice
+    in the Triton cache, where the timed run finds it. The processes share the GPU only while one
+    of them times a configuration (a fraction of a second after seconds of compiling), so the
+    choices are nearly those of a process alone. Returns each ``M``'s exit code (None: timed out)
+    and the wall time."""
     import subprocess
     import sys
     procs = {M: subprocess.Popen([sys.executable, "-c",
@@ -734,12 +734,8 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None, compile_fla=True)
         LENGTHS, BLA_W, BREAKDOWN_T = (8192, 32768), (512,), (8192,)
         sections = tuple(x for x in sections if x != "variants")
     fla_compile = None
-    if "gsa" in sections:
-        # every run autotunes fla's kernels itself, never reusing a choice stored on disk by a
-        # process that ran beside others (see compile_fla_gsa)
-        os.environ["FLA_CACHE_RESULTS"] = "0"
-        if compile_fla:
-            fla_compile = compile_fla_gsa(GSA_M, LENGTHS)
+    if "gsa" in sections and compile_fla:
+        fla_compile = compile_fla_gsa(GSA_M, LENGTHS)
     bw = copy_bandwidth()
     print(f"HBM copy bandwidth (read + write): {bw / 1e12:.2f} TB/s", flush=True)
     from blaviz.ops.bla.triton import DEFAULT_LAUNCH
