@@ -117,6 +117,17 @@ def test_notebook_shape(name):
     assert not re.search(r"\brun \d|the issue|the guide", prose, flags=re.I), name
 
 
+@pytest.mark.parametrize("path", sorted(BOOK.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_code_fits_the_page(path):
+    """Every notebook, not only the chapters above: a code line over 80 characters scrolls
+    sideways on the site (the Colab cell's install line is the one exception)."""
+    nb = nbformat.read(path, as_version=4)
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code":
+            for line in c.source.splitlines():
+                assert len(line) <= 80 or "%pip install" in line, (path.stem, i, line)
+
+
 @pytest.mark.parametrize("name", CHAPTERS[:5])
 def test_every_exercise_has_a_solution(name):
     cells = _nb(name).cells
