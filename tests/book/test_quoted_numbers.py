@@ -120,6 +120,7 @@ def test_mqar_pooled_seeds_quoted(mqar):
                         r["bla", "W=128,N=31", 128]["accuracy_min"], r["bla", "W=128,N=31", 128]["accuracy_max"]],
                        [0.367, 0.363, 0.355, 0.369], atol=5e-4)
     assert [round(s["accuracy"], 3) for s in r["gated_deltanet", "", 64]["seeds"]] == [0.447, 0.699, 0.806]
+    assert np.allclose(q(("softmax", "", 64)), [0.993, 0.990, 0.997], atol=5e-4)  # "reaches 0.993"
     slices = ["64x4", "64x8", "64x16", "128x32", "256x64", "512x128"]
     eff = [state_efficiency_range(rows, a, d_model=dm, metric=m)
            for dm in (64, 128) for m in [None, *slices] for a in (0.3, 0.5, 0.8, 0.9)]
@@ -276,7 +277,7 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
-    assert len(rows) == 20
+    assert len(rows) == 21
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]
