@@ -69,6 +69,22 @@ def bench_rows(bench: dict, op: str, **cfg) -> list[dict]:
     return sorted(rows, key=lambda r: r.get("T", 0))
 
 
+def equal_state_rows(bench: dict, pairs=((15, 16), (31, 32), (63, 64))) -> list[tuple]:
+    """BLA at ``N`` beside fla's GSA at ``M`` slots (``2Nd`` against ``2Md`` numbers per head:
+    the same state, N being odd), for each ``(N, M)`` in ``pairs`` and each length at which both
+    were timed in ``bench`` (one run). Each row: ``(T, N, M, BLA fwd ms, BLA fwd+bwd ms,
+    GSA fwd ms, GSA fwd+bwd ms, fwd ratio, fwd+bwd ratio)``, ratios being BLA's time over GSA's."""
+    out = []
+    for N, M in pairs:
+        gsa = {r["T"]: r for r in bench_rows(bench, "fla_gsa", M=M)}
+        for b in bench_rows(bench, "bla", N=N):
+            g = gsa.get(b["T"])
+            if g is not None and _timed(b, "fwdbwd_ms") and _timed(g, "fwdbwd_ms"):
+                out.append((b["T"], N, M, b["fwd_ms"], b["fwdbwd_ms"], g["fwd_ms"], g["fwdbwd_ms"],
+                            b["fwd_ms"] / g["fwd_ms"], b["fwdbwd_ms"] / g["fwdbwd_ms"]))
+    return sorted(out)
+
+
 def _values(bench: dict, op: str, key: str) -> list:
     return sorted({r[key] for r in bench.get("rows", []) if r.get("op") == op and key in r})
 

@@ -277,7 +277,7 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
-    assert len(rows) == 21
+    assert len(rows) == 22
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]

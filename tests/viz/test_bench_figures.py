@@ -8,7 +8,7 @@ import torch
 
 from blaviz.ops.bla.triton.chunk_fwd import _rn_tf32  # sets TRITON_INTERPRET=1 first when there is no CUDA
 from blaviz.viz import figure_html
-from blaviz.viz.bench import (breakdown_rows, emulate_tf32, find_target, kernel_table,
+from blaviz.viz.bench import (breakdown_rows, equal_state_rows, emulate_tf32, find_target, kernel_table,
                               launch_rows, load_bench, missing_rows, programs_per_sm, provenance_rows,
                               rounding_figure, rounding_traces, scan_rounding_error, state_figure,
                               state_rows, target_rows)
@@ -236,3 +236,17 @@ def test_chunk_matrix_figure_has_colorbars_and_math_titles():
     assert "<sub>C</sub>)<sup>−1</sup>" in titles[0] and "$" not in "".join(titles)  # HTML math
     assert all(tr.colorbar.title.text for tr in fig.data)                  # colorbars name it
     assert COST_LAYOUT["legend"]["x"] > 1                                # legend off the plot
+
+
+def test_equal_state_rows_pair_bla_with_gsa_of_one_run():
+    bench = {"rows": [
+        {"op": "bla", "N": 63, "T": 8192, "fwd_ms": 3.0, "fwdbwd_ms": 6.0},
+        {"op": "bla", "N": 63, "T": 32768, "fwd_ms": 3.3, "fwdbwd_ms": 6.6},
+        {"op": "bla", "N": 15, "T": 8192, "fwd_ms": 1.0, "fwdbwd_ms": 2.0},
+        {"op": "fla_gsa", "M": 64, "T": 8192, "fwd_ms": 4.0, "fwdbwd_ms": 12.0},
+        {"op": "fla_gsa", "M": 16, "T": 8192, "fwd_ms": 2.0, "fwdbwd_ms": float("nan")},
+        {"op": "fla_gsa", "M": 32, "T": 8192, "fwd_ms": 2.0, "fwdbwd_ms": 3.0}]}
+    rows = equal_state_rows(bench)
+    # M = 16 has no valid backward, M = 32 no BLA partner, T = 32768 no GSA row
+    assert rows == [(8192, 63, 64, 3.0, 6.0, 4.0, 12.0, 0.75, 0.5)]
+    assert equal_state_rows({}) == []
