@@ -4,7 +4,9 @@
 # (the device tool brings back what is there); elsewhere OUT defaults to ./.device_out.
 # Wheels in .whl/ (fla-core for the GSA baseline) are installed first (scripts/_prologue.sh).
 # Usage: bash scripts/gpu_check.sh [tests|bench|all|quick]   (default all; quick: three bf16 and
-# NaN-poison tests, then `bench gpu --quick`, under a minute)
+# NaN-poison tests, then `bench gpu --quick`). Times on an H100: `tests` about 6 minutes (fla's
+# autotuning in test_fla_gsa.py dominates); with fla installed, any benchmark with the gsa section
+# first compiles fla's GSA kernels (5-6 minutes), so `quick` takes about 7.
 set -uo pipefail
 source "$(dirname "$0")/_prologue.sh"
 what=${1:-all}
