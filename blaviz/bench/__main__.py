@@ -1,5 +1,6 @@
 """``python -m blaviz.bench {cpu,gpu,decode-warps,ab} [--out PATH] [--quick] [--key K --values A,B]
-[--variants "name:k=v,k=v;name2:..."]``."""
+[--variants "name:k=v,k=v;name2:..."]``, and ``python -m blaviz.bench regs`` (registers and spills
+for sm_90 without a GPU: :mod:`blaviz.bench.regs`)."""
 import argparse
 import sys
 
@@ -7,6 +8,10 @@ from blaviz.bench._common import check_writable, parse_value
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["regs"]:            # its own options (python -m blaviz.bench regs --help)
+        from blaviz.bench.regs import main as regs_main
+        return regs_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m blaviz.bench", description=__doc__)
     ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "ab", "merge"])
     ap.add_argument("inputs", nargs="*", help="merge: benchmark JSONs of one commit to join into --out")

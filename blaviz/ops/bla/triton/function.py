@@ -147,7 +147,7 @@ def kernel_stats(clear: bool = False) -> dict:
         name: dict(
             n_regs=int(k.n_regs),
             n_spills=int(k.n_spills),
-            shared_bytes=int(getattr(k, "shared", 0)),
+            shared_bytes=int(k.metadata.shared),
         )
         for name, k in _launched.items()
     }
