@@ -161,6 +161,7 @@ VARIANTS = {
     "default": ({}, 64),
     "out_warps_8": ({"out_warps": 8}, 64),
     "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
+    "score_tf32x3q": ({"score_dot": "tf32x3q"}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
@@ -220,7 +221,7 @@ def bench_bla_variants(R, bw, variants=None, rounds=2):
 
 def bench_accuracy(R):
     """bf16 at large logits: q and k scaled by 1, 10 and 100; relative RMS of o against float64 on the
-    same rounded inputs, for the Triton path (both score-side precisions) and the PyTorch chunk form."""
+    same rounded inputs, for the Triton path (every score-side precision) and the PyTorch chunk form."""
     import torch
     from blaviz.ops.bla import bla_chunk
     from blaviz.ops.bla.triton import LaunchConfig, bla_triton
@@ -233,7 +234,7 @@ def bench_accuracy(R):
         q, k, v = (x.bfloat16() for x in (q * s, k * s, v))
         ref, _ = bla_chunk(q.double(), k.double(), v.double(), W, N)
         row = dict(scale=s, W=W, N=N, T=T, chunk=rr(bla_chunk(q, k, v, W, N)[0], ref))
-        for sd in ("tf32x3", "tf32rn"):
+        for sd in ("tf32x3", "tf32x3q", "tf32rn"):
             row[f"triton_{sd}"] = rr(bla_triton(q, k, v, W, N, launch=LaunchConfig(score_dot=sd))[0], ref)
         row["ratio_default"] = row["triton_tf32x3"] / row["chunk"]
         rows.append(row)

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 pytest.importorskip("triton")
 
 from blaviz.ops.bla import BLAState, bla_attention, bla_chunk, bla_recurrent, bla_step  # noqa: E402
-from blaviz.ops.bla.triton import bla_step_triton, bla_triton  # noqa: E402
+from blaviz.ops.bla.triton import LaunchConfig, bla_step_triton, bla_triton  # noqa: E402
 from blaviz.testing import rel_rms  # noqa: E402
 from tests.conftest import assert_close_rms  # noqa: E402
 
@@ -133,6 +133,8 @@ def test_launch_config_and_plan():
     half = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu")
     assert (half.sprec, half.prec) == ("tf32x3", "tf32rn")
     assert not half.score.rounded and half.value.rounded
+    q2 = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu", LaunchConfig(score_dot="tf32x3q"))
+    assert (q2.sprec, q2.prec) == ("tf32x3q", "tf32rn") and not q2.score.rounded   # exact tables
     fast = chunk_plan(64, 15, 15, 16, 100, torch.float16, "cpu", LaunchConfig(score_dot="tf32rn"))
     assert (fast.sprec, fast.prec) == ("tf32rn", "tf32rn") and fast.score is fast.value
     full = chunk_plan(64, 15, 15, 16, 100, torch.float32, "cpu")
@@ -140,7 +142,8 @@ def test_launch_config_and_plan():
 
 
 @pytest.mark.slow
-def test_half_precision_logits_stay_accurate_at_large_scale():
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q"])
+def test_half_precision_logits_stay_accurate_at_large_scale(score_dot):
     """q and k scaled by 10 and 100: the logits grow with |q| |k|, and tf32 products on the score side
     would move them by ``2^-11`` of their size (at x100 the error was 8x the x1 error). With the score
     side at float32 accuracy the error does not grow with the scale. (Compared with the x1 error of
@@ -153,7 +156,8 @@ def test_half_precision_logits_stay_accurate_at_large_scale():
         q, k, v = (torch.randn(1, T, 2, D, generator=g) for _ in range(3))
         q, k, v = (x.bfloat16() for x in (q * s, k * s, v))
         ref, _ = bla_chunk(q.double(), k.double(), v.double(), W, N, chunk_size=32)
-        o, _ = bla_triton(q.to(DEV), k.to(DEV), v.to(DEV), W, N, chunk_size=32)
+        o, _ = bla_triton(q.to(DEV), k.to(DEV), v.to(DEV), W, N, chunk_size=32,
+                          launch=LaunchConfig(score_dot=score_dot))
         errs[s] = rel_rms(o.cpu(), ref)
     assert errs[1] < 5e-3
     assert errs[10] <= 1.25 * errs[1] and errs[100] <= 1.25 * errs[1], errs
@@ -280,7 +284,7 @@ def test_public_step_in_place_after_prefill():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32rn"])
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "tf32rn"])
 def test_half_precision_gradients(score_dot):
     """bf16 inputs, forward and backward with an initial state, both score-side precisions. 1e-2
     here (the GPU tests hold 5e-3): the interpreter converts float32 to bf16 by truncation, which

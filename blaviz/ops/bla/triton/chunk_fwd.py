@@ -73,9 +73,10 @@ def _dot(
 ):
     """``a @ b`` with float32 accumulation. ``PREC``: ``"tf32rn"`` (operands
     rounded to nearest tf32, one tensor-core product) or ``"tf32x3"`` (three
-    products, float32-level accuracy). ``RA`` / ``RB`` = False: that operand is
-    already a tf32 value (a rounded table or a bf16/fp16 input), so ``tf32rn``
-    does not round it again."""
+    products, float32-level accuracy; ``"tf32x3q"`` is the same here, see
+    :func:`_dot_q`). ``RA`` / ``RB`` = False: that operand is already a tf32
+    value (a rounded table or a bf16/fp16 input), so ``tf32rn`` does not round
+    it again."""
     if PREC == "tf32rn":
         if RA:
             a = _rn_tf32(a)
@@ -83,7 +84,25 @@ def _dot(
             b = _rn_tf32(b)
         return tl.dot(a, b, input_precision="tf32")
     else:
-        return tl.dot(a, b, input_precision=PREC)
+        return tl.dot(a, b, input_precision="tf32x3")
+
+
+@triton.jit
+def _dot_q(q, b, PREC: tl.constexpr):
+    """``q @ b`` where ``q`` holds bf16/fp16 queries, exact in tf32. With
+    ``PREC == "tf32x3q"`` it takes two products instead of three: ``b`` splits
+    into its nearest tf32 value and the nearest tf32 value of the rest, and
+    ``q`` needs no low part (relative error about ``2^-22``, float32 level).
+    Every operand is then a tf32 value, so the tensor core drops no bits and
+    Triton's interpreter computes what the GPU does. Otherwise :func:`_dot`."""
+    if PREC == "tf32x3q":
+        hi = _rn_tf32(b)
+        lo = _rn_tf32(b - hi)
+        return tl.dot(q, hi, input_precision="tf32") + tl.dot(
+            q, lo, input_precision="tf32"
+        )
+    else:
+        return _dot(q, b, PREC, False)
 
 
 @triton.jit
@@ -324,7 +343,7 @@ def _slot_weights(
     offs_k = tl.arange(0, DKP)
     all_n = offs_n < NP
     causal = offs_c[:, None] >= offs_c[None, :]
-    Am = tl.where(causal, _dot(Q, tl.trans(Kp), PREC, False), 0.0)
+    Am = tl.where(causal, _dot_q(Q, tl.trans(Kp), PREC), 0.0)
     X = _cn_tile(c0_ptr, C, NP) * _dot(
         Am, _cn_tile(Cn_ptr, C, NP), PREC, True, False
     )
@@ -332,9 +351,9 @@ def _slot_weights(
         Am, _cn_tile(Cnsw_ptr, C, NP), PREC, True, False
     )
     F = _load_rows(f_base, offs_n, all_n, offs_k, DK, DK)
-    X += _cn_tile(c1_ptr, C, NP) * _dot(Q, tl.trans(F), PREC, False)
+    X += _cn_tile(c1_ptr, C, NP) * _dot_q(Q, tl.trans(F), PREC)
     Fs = _load_rows(f_base, swap, all_n, offs_k, DK, DK)
-    X += _cn_tile(s1_ptr, C, NP) * _dot(Q, tl.trans(Fs), PREC, False)
+    X += _cn_tile(s1_ptr, C, NP) * _dot_q(Q, tl.trans(Fs), PREC)
     Rs = tl.load(Rs_ptr + offs_n[:, None] * SP + offs_s[None, :])
     Z = _dot(X, Rs, PREC, True, False) * scale
     start = tl.load(start_ptr + offs_s)

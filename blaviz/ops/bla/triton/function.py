@@ -32,7 +32,7 @@ from blaviz.ops.bla.triton.chunk_bwd import _bwd_local_kernel, _bwd_scan_kernel
 from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 
 MAX_HEAD_DIM = 128
-PRECISIONS = ("tf32rn", "tf32x3")
+PRECISIONS = ("tf32rn", "tf32x3", "tf32x3q")
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,9 @@ class LaunchConfig:
     * ``score_dot``: operand precision of the score side for bf16/fp16 inputs
       (``chunk_fwd`` explains the two sides). ``tf32x3`` keeps the logits at
       float32 accuracy at any scale of ``q`` and ``k``; ``tf32rn`` is one
-      product instead of three, with logit errors that grow with ``|q| |k|``.
+      product instead of three, with logit errors that grow with ``|q| |k|``;
+      ``tf32x3q`` is ``tf32x3`` with two products instead of three wherever
+      one operand is the queries (exact in tf32 when they are bf16/fp16).
       float32 inputs always use ``tf32x3`` everywhere.
     """
 
