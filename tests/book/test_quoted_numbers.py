@@ -139,6 +139,13 @@ def test_gsa_lr_1e2_book_regime(mqar):
     assert _close(run["accuracy"], 0.009) and _close(run["per_slice"]["64x4"], 0.165)
     assert round(run["history"][0]["train_loss"], 1) == 8.7 and round(run["final_loss"], 1) == 3.6
     assert max(h["val_pooled"] for h in run["history"]) <= 0.0075
+    # the same point with fla's layer recipe: 0.010 pooled ("0.009 and 0.010")
+    fla, = read_records(results_file("mqar/gsa_lr_fla/runs.jsonl", download=False))
+    assert (fla["mixer_kwargs"], fla["d_model"], fla["lr"], fla["seed"], fla["steps"]) == \
+           ({"num_slots": 16, "recipe": "fla"}, 64, 1e-2, 0, 2280)
+    assert fla["preset_hash"] == run["preset_hash"]
+    assert _close(fla["accuracy"], 0.010) and _close(fla["per_slice"]["64x4"], 0.143)
+    assert round(fla["final_loss"], 1) == 3.5 and max(h["val_pooled"] for h in fla["history"]) <= 0.0105
 
 
 # ----------------------------------------------------------------------------- chapter 9 (RegBench)
@@ -277,7 +284,7 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json"}
-    assert len(rows) == 22
+    assert len(rows) == 23
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]
