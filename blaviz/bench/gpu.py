@@ -260,6 +260,18 @@ def bench_bla(R, bw, C, launch=None):
                 R.time_op("bla", dict(W=W, N=N), T, fwd, fb, _min_bytes(4), _min_bytes(11), bw)
 
 
+def training_step_launches(q, k, v, do, plan, scale):
+    """The four launches of one training step without an initial state, in order: forward scan,
+    forward outputs, per-chunk backward, adjoint scan. Returns the tensors the later launches read,
+    ``(fst, gst, p, dkl, dvl, bf, bg)``. Used by the breakdown and by :mod:`blaviz.bench.regs`."""
+    from blaviz.ops.bla.triton import bwd_local, bwd_scan, fwd_out, fwd_scan
+    fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
+    _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale)
+    _, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
+    bwd_scan(k, v, dkl, dvl, bf, bg, None, None, plan, False)
+    return fst, gst, p, dkl, dvl, bf, bg
+
+
 def bench_bla_breakdown(C, launch=None):
     """Each of the four launches alone (N=63, W=512), with registers and spills."""
     import torch
@@ -271,9 +283,7 @@ def bench_bla_breakdown(C, launch=None):
         q, k, v, do = (_rand(B, T, H, D) for _ in range(4))
         plan, scale = chunk_plan(512, 63, 63, C, T, torch.bfloat16, q.device, launch or DEFAULT_LAUNCH), D ** -0.5
         kernel_stats(clear=True)
-        fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
-        _, p = fwd_out(q, k, v, fst, gst, plan, 0, scale)
-        dq, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, scale)
+        fst, gst, p, dkl, dvl, bf, bg = training_step_launches(q, k, v, do, plan, scale)
         row = dict(T=T, B=B, C=C, precision=dict(score=plan.sprec, value=plan.prec),
                    launch=dict(plan.launch.__dict__), fwd_scan_ms=_bench(lambda: fwd_scan(k, v, None, None, plan)),
                    fwd_out_store_p_ms=_bench(lambda: fwd_out(q, k, v, fst, gst, plan, 0, scale)),
@@ -380,13 +390,18 @@ def _gsa_inputs(B, T, M, requires_grad=False):
     return q, k, v, s, g
 
 
+def _gsa_lengths(M: int, lengths) -> list[int]:
+    """The lengths fla's GSA is timed at for ``M`` slots: T = 8192, and every length at M = 64."""
+    return [T for T in lengths if T == 8192 or M == 64]
+
+
 def fla_gsa_first_calls(M: int, lengths=LENGTHS) -> None:
     """fla's chunked GSA, forward and backward, once at every shape :func:`bench_gsa` runs for
     slot count ``M``: its first calls, which compile every autotuning configuration of each kernel
     into the Triton cache. Run by :func:`compile_fla_gsa` in a process of its own."""
     import torch
     from fla.ops.gsa import chunk_gsa
-    shapes = [(TOKENS // T, T) for T in lengths if T == 8192 or M == 64] + [(1, 256)]
+    shapes = [(TOKENS // T, T) for T in _gsa_lengths(M, lengths)] + [(1, 256)]
     for B, T in shapes:
         q, k, v, s, g = _gsa_inputs(B, T, M, requires_grad=True)
         o, _ = chunk_gsa(q, k, v, s, g)
@@ -438,9 +453,7 @@ def bench_gsa(R, bw, after_each=None):
     from blaviz.ops.gsa import gsa_attention
     for M in GSA_M:
         gated = False
-        for T in LENGTHS:
-            if T != 8192 and M != 64:
-                continue
+        for T in _gsa_lengths(M, LENGTHS):
             B = TOKENS // T
             q, k, v, s, g = _gsa_inputs(B, T, M, requires_grad=True)
             do = _rand(B, T, H, D)

@@ -10,8 +10,8 @@ tensors, and records each kernel when Triton loads it. Nothing is computed: the 
 uninitialised memory, never read.
 
 It needs a process where Triton's interpreter is off, since the interpreter never compiles:
-:func:`kernel_resources` refuses otherwise, and ``python -m blaviz.bench regs`` starts such a
-process itself.
+:func:`kernel_resources` refuses one that imported the kernels for the interpreter (run
+``python -m blaviz.bench regs``, a fresh process, instead).
 """
 from __future__ import annotations
 
@@ -90,31 +90,34 @@ def _interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def _compile_mode() -> None:
+    """Turn Triton's interpreter off before the kernels are imported, or refuse if they already
+    were for the interpreter (it is read when a kernel is defined)."""
+    if "blaviz.ops.bla.triton" not in sys.modules:
+        os.environ["TRITON_INTERPRET"] = "0"
+    elif _interpreting():
+        raise RuntimeError("kernel_resources compiles kernels, and this process imported them for "
+                           "Triton's interpreter: run it in a fresh one (python -m blaviz.bench regs)")
+
+
 def kernel_resources(W: int = 512, N: int = 63, T: int = 8192, C: int = 64, H: int = 16, D: int = 64,
                      launch=None, decode_batch: int = 64) -> dict:
     """Compile every BLA kernel of one training step (bf16, ``[1, T, H, D]``, window ``W``,
     resolution ``N``, chunk ``C``, ``launch`` a :class:`LaunchConfig`) and of one decoding step
     (batch ``decode_batch``) for sm_90, and return ``{launch site: {"n_regs", "n_spills",
     "shared_bytes"}}`` with the sites named as in the GPU benchmark's breakdown, plus ``decode``."""
-    if "blaviz.ops.bla.triton" not in sys.modules:
-        os.environ["TRITON_INTERPRET"] = "0"      # read when the kernels are defined, on import
-    elif _interpreting():
-        raise RuntimeError("kernel_resources compiles kernels, and this process imported them for "
-                           "Triton's interpreter: run it in a fresh one (python -m blaviz.bench regs)")
+    _compile_mode()
     import torch
     from triton.runtime import driver
     drv, previous = _CompileOnlyDriver(), driver._active   # no public getter; None means "the default"
     driver.set_active(drv)
     try:
-        from blaviz.ops.bla.triton import (DEFAULT_LAUNCH, bla_step_triton, bwd_local, bwd_scan, chunk_plan,
-                                           fwd_out, fwd_scan, kernel_stats)
+        from blaviz.bench.gpu import training_step_launches
+        from blaviz.ops.bla.triton import DEFAULT_LAUNCH, bla_step_triton, chunk_plan, kernel_stats
         q, k, v, do = (torch.randn(1, T, H, D, dtype=torch.bfloat16) for _ in range(4))
         plan = chunk_plan(W, N, N, C, T, torch.bfloat16, q.device, launch or DEFAULT_LAUNCH)
         kernel_stats(clear=True)
-        fst, gst, _, _ = fwd_scan(k, v, None, None, plan)
-        _, p = fwd_out(q, k, v, fst, gst, plan, 0, D ** -0.5)
-        _, dkl, dvl, bf, bg = bwd_local(q, k, v, do, fst, gst, p, plan, D ** -0.5)
-        bwd_scan(k, v, dkl, dvl, bf, bg, None, None, plan, False)
+        training_step_launches(q, k, v, do, plan, D ** -0.5)
         out = kernel_stats(clear=True)
         before = len(drv.loaded)
         qd, kd, vd = (torch.randn(decode_batch, H, D, dtype=torch.bfloat16) for _ in range(3))
@@ -138,10 +141,7 @@ def main(argv=None) -> int:
     ap.add_argument("--launch", default=None, help='LaunchConfig fields, "score_dot=tf32rn,out_warps=8"')
     ap.add_argument("--out", default=None, help="also write the table as JSON here")
     args = ap.parse_args(argv)
-    if "blaviz.ops.bla.triton" in sys.modules and _interpreting():
-        env = dict(os.environ, TRITON_INTERPRET="0")   # a fresh process, where the kernels compile
-        return subprocess.call([sys.executable, "-m", "blaviz.bench.regs", *(argv or sys.argv[1:])], env=env)
-    os.environ["TRITON_INTERPRET"] = "0"        # before --launch imports the kernels
+    _compile_mode()                             # before --launch imports the kernels
     launch = None
     if args.launch:
         from blaviz.bench.gpu import parse_launch
