@@ -63,20 +63,28 @@ def _check_one_seed_each(rs: list[dict], where: str) -> None:
 
 
 def best_over_lr(runs: list[dict]) -> list[dict]:
-    """One row per ``(preset_hash, mixer, config, d_model)``: the learning rate with the best
-    seed-mean accuracy, and over its seeds the mean (``accuracy``, ``per_slice``), ``accuracy_std``,
-    ``accuracy_min``, ``accuracy_max``, ``n_seeds`` and ``seeds`` (each seed's accuracy and slices)."""
+    """One row per ``(preset_hash, mixer, config, d_model)``: the best learning rate, and over its
+    seeds the mean (``accuracy``, ``per_slice``), ``accuracy_std``, ``accuracy_min``,
+    ``accuracy_max``, ``n_seeds`` and ``seeds`` (each seed's accuracy and slices).
+
+    The learning rate is chosen on the seeds that every learning rate of the row has (the seed-0
+    sweep, when extra seeds ran only at its best rate), then all seeds of that rate are reported.
+    Choosing by the mean of each rate's own seeds would favour a rate with one lucky seed over a
+    rate whose extra seeds pulled its mean down."""
     groups = defaultdict(lambda: defaultdict(list))
     for r in runs:
         groups[(r.get("preset_hash"), r["mixer"], config_label(r), r["d_model"])][r["lr"]].append(r)
     rows = []
     for (phash, mixer, cfg, d), by_lr in groups.items():
-        scored = []
         for lr, rs in by_lr.items():
             _check_one_seed_each(rs, f"{mixer} {cfg} d_model {d} lr {lr:g}")
-            acc = sum(r["accuracy"] for r in rs) / len(rs)
-            scored.append((acc, lr, rs))
-        acc, lr, rs = max(scored, key=lambda t: (t[0], -t[1]))
+        common = set.intersection(*({r.get("seed", 0) for r in rs} for rs in by_lr.values()))
+
+        def choice_score(rs):
+            sel = [r for r in rs if r.get("seed", 0) in common] or rs
+            return sum(r["accuracy"] for r in sel) / len(sel)
+        lr, rs = max(by_lr.items(), key=lambda t: (choice_score(t[1]), -t[0]))
+        acc = sum(r["accuracy"] for r in rs) / len(rs)
         rs = sorted(rs, key=lambda r: r.get("seed", 0))
         slices = rs[0]["per_slice"].keys()
         st = seed_stats(r["accuracy"] for r in rs)

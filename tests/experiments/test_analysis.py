@@ -112,6 +112,18 @@ def test_best_over_lr_spread_and_pooling_by_hash():
     assert r["accuracy_by_lr"]["0.003"] == pytest.approx(0.35)
 
 
+def test_best_over_lr_chooses_the_rate_on_shared_seeds():
+    """Extra seeds ran only at seed 0's best rate: the rate is chosen on seed 0, which both rates
+    have, then reported over all three seeds, even where their mean (0.667) falls below the other
+    rate's single seed (0.8)."""
+    runs = (seeded("gla", {}, 8192, [0.9, 0.5, 0.6])
+            + seeded("gla", {}, 8192, [0.8], lr=3e-3))
+    r, = best_over_lr(runs)
+    assert r["best_lr"] == 1e-3 and r["n_seeds"] == 3
+    assert r["accuracy"] == pytest.approx(2 / 3)
+    assert r["accuracy_by_lr"]["0.003"] == pytest.approx(0.8)
+
+
 def test_best_over_lr_refuses_a_repeated_seed():
     runs = seeded("swa", {"window": 32}, 4096, [0.2, 0.4])
     runs[1]["seed"] = 0
