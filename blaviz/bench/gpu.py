@@ -162,6 +162,7 @@ VARIANTS = {
     "out_warps_8": ({"out_warps": 8}, 64),
     "score_tf32rn": ({"score_dot": "tf32rn"}, 64),
     "score_tf32x3q": ({"score_dot": "tf32x3q"}, 64),
+    "score_bf16x3q": ({"score_dot": "bf16x3q"}, 64),
 }
 #: The settings the ``variants`` section may choose for the rest of a run: those that change how
 #: the work is launched, not the precision of a product (the GPU tests ran with the defaults').
@@ -234,7 +235,7 @@ def bench_accuracy(R):
         q, k, v = (x.bfloat16() for x in (q * s, k * s, v))
         ref, _ = bla_chunk(q.double(), k.double(), v.double(), W, N)
         row = dict(scale=s, W=W, N=N, T=T, chunk=rr(bla_chunk(q, k, v, W, N)[0], ref))
-        for sd in ("tf32x3", "tf32x3q", "tf32rn"):
+        for sd in ("tf32x3", "tf32x3q", "bf16x3q", "tf32rn"):
             row[f"triton_{sd}"] = rr(bla_triton(q, k, v, W, N, launch=LaunchConfig(score_dot=sd))[0], ref)
         row["ratio_default"] = row["triton_tf32x3"] / row["chunk"]
         rows.append(row)

@@ -114,22 +114,24 @@ def test_decode_under_cuda_graph():
     assert torch.equal(o_g, o_eager) and torch.equal(out.key_freq, s_eager.key_freq)
 
 
+@pytest.mark.parametrize("score_dot", ["tf32x3q", "bf16x3q"])
 @pytest.mark.parametrize("B,T,H,D,Dv,W,N,S,with_state", SHAPES)
-def test_score_side_tf32x3q_vs_float64_reference(B, T, H, D, Dv, W, N, S, with_state):
-    """The two-product score side for bf16 queries (``score_dot="tf32x3q"``) passes the same gate."""
+def test_score_side_candidates_vs_float64_reference(B, T, H, D, Dv, W, N, S, with_state, score_dot):
+    """The score sides that split one operand of the query products (``score_dot="tf32x3q"``: two
+    tf32 products; ``"bf16x3q"``: three bf16 products) pass the same gate with bf16 inputs."""
     from blaviz.ops.bla.triton import LaunchConfig, bla_triton
     q, k, v, st, seeds = _case(B, T, H, D, Dv, N, torch.bfloat16, with_state, pos=7)
     ref_vals, ref_grads = _run(bla_chunk, q, k, v, st, seeds, torch.float64, W, N, S)
 
     def tri(*a, **kw):
-        return bla_triton(*a, launch=LaunchConfig(score_dot="tf32x3q"), **kw)
+        return bla_triton(*a, launch=LaunchConfig(score_dot=score_dot), **kw)
     vals, grads = _run(tri, q, k, v, st, seeds, torch.bfloat16, W, N, S)
     for name, a, b in zip(("o", "final F", "final G", "dq", "dk", "dv", "dF0", "dG0"), vals + grads,
                           ref_vals + ref_grads):
         assert_close_rms(a, b, TOL[torch.bfloat16], name)
 
 
-@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q"])
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "bf16x3q"])
 @pytest.mark.parametrize("scale", [10, 100])
 def test_bf16_large_logits_within_2x_of_pytorch_chunk(scale, score_dot):
     """q and k scaled by 10 and 100 (logits of size ~|q||k|): the Triton path's relative RMS against

@@ -135,6 +135,10 @@ def test_launch_config_and_plan():
     assert not half.score.rounded and half.value.rounded
     q2 = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu", LaunchConfig(score_dot="tf32x3q"))
     assert (q2.sprec, q2.prec) == ("tf32x3q", "tf32rn") and not q2.score.rounded   # exact tables
+    b3 = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu", LaunchConfig(score_dot="bf16x3q"))
+    assert (b3.sprec, b3.prec) == ("bf16x3q", "tf32rn") and not b3.score.rounded
+    h3 = chunk_plan(64, 15, 15, 16, 100, torch.float16, "cpu", LaunchConfig(score_dot="bf16x3q"))
+    assert h3.sprec == "tf32x3q"           # fp16 queries are not bf16 values
     fast = chunk_plan(64, 15, 15, 16, 100, torch.float16, "cpu", LaunchConfig(score_dot="tf32rn"))
     assert (fast.sprec, fast.prec) == ("tf32rn", "tf32rn") and fast.score is fast.value
     full = chunk_plan(64, 15, 15, 16, 100, torch.float32, "cpu")
@@ -142,7 +146,7 @@ def test_launch_config_and_plan():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q"])
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "bf16x3q"])
 def test_half_precision_logits_stay_accurate_at_large_scale(score_dot):
     """q and k scaled by 10 and 100: the logits grow with |q| |k|, and tf32 products on the score side
     would move them by ``2^-11`` of their size (at x100 the error was 8x the x1 error). With the score
@@ -284,7 +288,7 @@ def test_public_step_in_place_after_prefill():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "tf32rn"])
+@pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "bf16x3q", "tf32rn"])
 def test_half_precision_gradients(score_dot):
     """bf16 inputs, forward and backward with an initial state, both score-side precisions. 1e-2
     here (the GPU tests hold 5e-3): the interpreter converts float32 to bf16 by truncation, which

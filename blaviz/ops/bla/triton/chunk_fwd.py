@@ -48,8 +48,13 @@ kernel are rounded (``_dot``'s ``RA``/``RB``).
 
 from __future__ import annotations
 
+import os
+
 import triton
 import triton.language as tl
+
+#: True under ``TRITON_INTERPRET=1``: :func:`_dot_bf16` then multiplies in float32.
+_INTERPRET = tl.constexpr(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"))
 
 
 @triton.jit
@@ -65,6 +70,27 @@ def _rn_tf32(x):
     xi = x.to(tl.int32, bitcast=True)
     xi = (xi + 0x1000) & -8192  # -8192 == ~0x1FFF
     return xi.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _rn_bf16(x):
+    """``x`` rounded to the nearest bf16 value (ties away from zero), kept in
+    float32: the low 16 bits of the significand become zero."""
+    xi = x.to(tl.int32, bitcast=True)
+    xi = (xi + 0x8000) & -65536  # -65536 == ~0xFFFF
+    return xi.to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _dot_bf16(a, b):
+    """``a @ b`` for float32 tiles that hold bf16 values: one bf16 tensor-core
+    product, exact in float32 before accumulation. Triton's interpreter has
+    no bf16 products, so there the same values are multiplied in float32
+    (equal products)."""
+    if _INTERPRET:
+        return tl.dot(a, b, input_precision="ieee")
+    else:
+        return tl.dot(a.to(tl.bfloat16), b.to(tl.bfloat16))
 
 
 @triton.jit
@@ -94,13 +120,24 @@ def _dot_q(q, b, PREC: tl.constexpr):
     into its nearest tf32 value and the nearest tf32 value of the rest, and
     ``q`` needs no low part (relative error about ``2^-22``, float32 level).
     Every operand is then a tf32 value, so the tensor core drops no bits and
-    Triton's interpreter computes what the GPU does. Otherwise :func:`_dot`."""
+    Triton's interpreter computes what the GPU does. ``PREC == "bf16x3q"``
+    (bf16 queries only) splits ``b`` into three bf16 parts instead: three bf16
+    products. Otherwise :func:`_dot`."""
     if PREC == "tf32x3q":
         hi = _rn_tf32(b)
         lo = _rn_tf32(b - hi)
         return tl.dot(q, hi, input_precision="tf32") + tl.dot(
             q, lo, input_precision="tf32"
         )
+    elif PREC == "bf16x3q":
+        # b splits into three parts of 8 significant bits each (float32's 24),
+        # each a bf16 value; bf16 queries are bf16 values too, so each of the
+        # three products is exact before the float32 accumulation
+        hi = _rn_bf16(b)
+        r = b - hi
+        mid = _rn_bf16(r)
+        lo = _rn_bf16(r - mid)
+        return _dot_bf16(q, hi) + _dot_bf16(q, mid) + _dot_bf16(q, lo)
     else:
         return _dot(q, b, PREC, False)
 

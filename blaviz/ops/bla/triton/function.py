@@ -32,7 +32,7 @@ from blaviz.ops.bla.triton.chunk_bwd import _bwd_local_kernel, _bwd_scan_kernel
 from blaviz.ops.bla.triton.chunk_fwd import _fwd_out_kernel, _fwd_scan_kernel
 
 MAX_HEAD_DIM = 128
-PRECISIONS = ("tf32rn", "tf32x3", "tf32x3q")
+PRECISIONS = ("tf32rn", "tf32x3", "tf32x3q", "bf16x3q")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,10 @@ class LaunchConfig:
       float32 accuracy at any scale of ``q`` and ``k``; ``tf32rn`` is one
       product instead of three, with logit errors that grow with ``|q| |k|``;
       ``tf32x3q`` is ``tf32x3`` with two products instead of three wherever
-      one operand is the queries (exact in tf32 when they are bf16/fp16).
+      one operand is the queries (exact in tf32 when they are bf16/fp16);
+      ``bf16x3q`` takes three bf16 products there instead (the other operand
+      split into three bf16 parts; fp16 inputs, not exact in bf16, use
+      ``tf32x3q``).
       float32 inputs always use ``tf32x3`` everywhere.
     """
 
@@ -123,6 +126,8 @@ def chunk_plan(
     """
     full = dtype == torch.float32
     sprec, prec = ("tf32x3", "tf32x3") if full else (launch.score_dot, "tf32rn")
+    if sprec == "bf16x3q" and dtype != torch.bfloat16:
+        sprec = "tf32x3q"  # fp16 queries are not exact in bf16
     tables = {
         p: chunk_consts(W, N, S, C, T, device, rounded=p == "tf32rn")
         for p in {sprec, prec}
