@@ -131,7 +131,7 @@ def test_launch_config_and_plan():
     with pytest.raises(ValueError, match="launch"):
         bla_triton(q, q, q, 16, 5, chunk_size=16, launch={"out_warps": 8})
     half = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu")
-    assert (half.sprec, half.prec) == ("tf32x3", "tf32rn")
+    assert (half.sprec, half.prec) == ("bf16x3q", "tf32rn")
     assert not half.score.rounded and half.value.rounded
     q2 = chunk_plan(64, 15, 15, 16, 100, torch.bfloat16, "cpu", LaunchConfig(score_dot="tf32x3q"))
     assert (q2.sprec, q2.prec) == ("tf32x3q", "tf32rn") and not q2.score.rounded   # exact tables

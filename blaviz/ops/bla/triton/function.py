@@ -48,14 +48,13 @@ class LaunchConfig:
       programs.
     * ``score_dot``: operand precision of the score side for bf16/fp16 inputs
       (``chunk_fwd`` explains the two sides). ``tf32x3`` keeps the logits at
-      float32 accuracy at any scale of ``q`` and ``k``; ``tf32rn`` is one
-      product instead of three, with logit errors that grow with ``|q| |k|``;
-      ``tf32x3q`` is ``tf32x3`` with two products instead of three wherever
-      one operand is the queries (exact in tf32 when they are bf16/fp16);
-      ``bf16x3q`` takes three bf16 products there instead (the other operand
-      split into three bf16 parts; fp16 inputs, not exact in bf16, use
-      ``tf32x3q``).
-      float32 inputs always use ``tf32x3`` everywhere.
+      float32 accuracy at any scale of ``q`` and ``k``; ``tf32x3q`` and
+      ``bf16x3q`` keep that accuracy with cheaper products wherever one operand
+      is the queries: two tf32 products (queries exact in tf32), or three bf16
+      products with the other operand split into three bf16 parts (the
+      default: half-size operand tiles; fp16 queries, not bf16 values, use
+      ``tf32x3q``). ``tf32rn`` is one product everywhere, with logit errors
+      that grow with ``|q| |k|``. float32 inputs always use ``tf32x3``.
     """
 
     scan_bd: int = 16
@@ -63,7 +62,7 @@ class LaunchConfig:
     scan_stages: int = 2
     out_warps: int = 4
     bwd_warps: int = 4
-    score_dot: str = "tf32x3"
+    score_dot: str = "bf16x3q"
 
     def __post_init__(self):
         for name in ("scan_warps", "out_warps", "bwd_warps"):
