@@ -14,25 +14,58 @@ from blaviz.viz.results import results_file
 pytest.importorskip("triton")
 
 
+_COMPILED = {}
+
+
+def compile_regs(tmp_path_factory, launch: str = "") -> dict:
+    """``python -m blaviz.bench regs [--launch ...]`` once per launch string (its own process: this
+    one imported the kernels for Triton's interpreter)."""
+    if launch not in _COMPILED:
+        out = tmp_path_factory.mktemp("regs") / "regs.json"
+        cmd = [sys.executable, "-m", "blaviz.bench", "regs", "--out", str(out)]
+        subprocess.run(cmd + (["--launch", launch] if launch else []), check=True,
+                       capture_output=True, text=True, timeout=600)
+        _COMPILED[launch] = json.loads(out.read_text())
+    return _COMPILED[launch]
+
+
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    out = tmp_path_factory.mktemp("regs") / "regs.json"
-    # its own process: this one imported the kernels for Triton's interpreter
-    subprocess.run([sys.executable, "-m", "blaviz.bench", "regs", "--out", str(out)], check=True,
-                   capture_output=True, text=True, timeout=600)
-    return json.loads(out.read_text())
+    return compile_regs(tmp_path_factory)
+
+
+def _same(on_gpu_kernels: dict, compiled: dict):
+    on_gpu = {site: (k["n_regs"], k["n_spills"]) for site, k in on_gpu_kernels.items()}
+    here = {site: (k["n_regs"], k["n_spills"]) for site, k in compiled["kernels"].items()}
+    assert on_gpu == {site: here[site] for site in on_gpu}, (on_gpu, here)
 
 
 @pytest.mark.parametrize("gpu_file", ["bench/h100_fla_gsa.json", "bench/h200.json"])
-def test_registers_and_spills_match_the_gpu(compiled, gpu_file):
+def test_registers_and_spills_match_the_gpu(tmp_path_factory, gpu_file):
+    """Each stored breakdown, compiled here with the launch settings it was measured with."""
     bench = json.loads(results_file(gpu_file, download=False).read_text())
-    row = next(r for r in bench["breakdown"] if r["T"] == compiled["T"])
+    row = next(r for r in bench["breakdown"] if r["T"] == 8192)
     # the H200 file predates the removal of the fused forward: its fwd_split=True is today's only path
     assert row["launch"].pop("fwd_split", True) is True
+    launch = ",".join(f"{k}={v}" for k, v in sorted(row["launch"].items()))
+    compiled = compile_regs(tmp_path_factory, launch)
+    assert compiled["T"] == 8192
     assert row["launch"] == {k: compiled["launch"][k] for k in row["launch"]}
-    on_gpu = {site: (k["n_regs"], k["n_spills"]) for site, k in row["kernels"].items()}
-    here = {site: (k["n_regs"], k["n_spills"]) for site, k in compiled["kernels"].items()}
-    assert on_gpu == {site: here[site] for site in on_gpu}, (on_gpu, here)
+    _same(row["kernels"], compiled)
+
+
+@pytest.mark.parametrize("variant", ["default", "score_bf16x3q"])
+def test_variant_registers_match_the_gpu(tmp_path_factory, variant):
+    """The benchmark's variants (the former default score side and today's) as the H100 compiled
+    them."""
+    var = json.loads(results_file("bench/h100_variants.json", download=False).read_text())
+    row = next(v for v in var["variants"] if v["value"] == variant)
+    # the run's defaults (score side tf32x3 then) with the variant's overrides
+    structural = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps")
+    launch = {**{k: var["chosen_launch"][k] for k in structural}, "score_dot": "tf32x3",
+              **row["overrides"]}
+    compiled = compile_regs(tmp_path_factory, ",".join(f"{k}={v}" for k, v in sorted(launch.items())))
+    _same(row["kernels"], compiled)
 
 
 def test_every_launch_and_the_decode_kernel_are_reported(compiled):

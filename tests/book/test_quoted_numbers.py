@@ -131,16 +131,20 @@ def test_mqar_pooled_seeds_quoted(mqar):
 def test_gsa_lr_1e2_book_regime(mqar):
     """Chapters 8 and 10: the book's GSA point at lr 1e-2 stays at the floor (0.009 pooled)."""
     from blaviz.experiments.sweep import read_records
-    run, = read_records(results_file("mqar/gsa_lr/runs.jsonl", download=False))
+    run, run64 = read_records(results_file("mqar/gsa_lr/runs.jsonl", download=False))
     assert (run["mixer"], run["mixer_kwargs"], run["d_model"], run["lr"], run["seed"]) == \
            ("gsa", {"num_slots": 16}, 64, 1e-2, 0)
+    assert (run64["mixer_kwargs"], run64["lr"], run64["stopped"]) == ({"num_slots": 64}, 1e-2, "steps")
+    assert run64["preset_hash"] == run["preset_hash"] and _close(run64["accuracy"], 0.007)
     assert run["stopped"] == "steps" and run["steps"] == 2280
     assert run["preset_hash"] == mqar["records"][0]["preset_hash"]     # the book's data and recipe
     assert _close(run["accuracy"], 0.009) and _close(run["per_slice"]["64x4"], 0.165)
     assert round(run["history"][0]["train_loss"], 1) == 8.7 and round(run["final_loss"], 1) == 3.6
     assert max(h["val_pooled"] for h in run["history"]) <= 0.0075
     # the same point with fla's layer recipe: 0.010 pooled ("0.009 and 0.010")
-    fla, = read_records(results_file("mqar/gsa_lr_fla/runs.jsonl", download=False))
+    fla, fla64 = read_records(results_file("mqar/gsa_lr_fla/runs.jsonl", download=False))
+    assert fla64["mixer_kwargs"] == {"num_slots": 64, "recipe": "fla"} and fla64["stopped"] == "steps"
+    assert _close(fla64["accuracy"], 0.009) and fla64["lr"] == 1e-2        # "0.007 and 0.009"
     assert (fla["mixer_kwargs"], fla["d_model"], fla["lr"], fla["seed"], fla["steps"]) == \
            ({"num_slots": 16, "recipe": "fla"}, 64, 1e-2, 0, 2280)
     assert fla["preset_hash"] == run["preset_hash"]
@@ -284,8 +288,8 @@ def test_appendix_provenance_table_matches_the_files():
             rows[(m.group(1), (m.group(2) or "").strip())] = (m.group(3), m.group(4))
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json",
-             "(fifth call)": "provenance5.json"}
-    assert len(rows) == 25
+             "(fifth call)": "provenance5.json", "(sixth call)": "provenance6.json"}
+    assert len(rows) == 29
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]
