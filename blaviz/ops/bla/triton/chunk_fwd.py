@@ -34,7 +34,10 @@ side:
   scaled by 100, tf32's ``2^-11`` relative rounding would move logits of size
   ``10^4`` by units. The score side therefore runs at float32 accuracy
   (``tf32x3``: each operand split into two tf32 parts, three tensor-core
-  products) and reads exact float32 tables.
+  products) and reads exact float32 tables. The three products with the
+  queries as one operand are cheaper at the same accuracy, because bf16
+  queries are exact bf16 values: ``bf16x3q`` (the default for bf16) splits the
+  other operand into three bf16 parts, three bf16 products (:func:`_dot_q`).
 * the *value side* (the value scan, ``K'`` and ``V'``, the reads ``p Rs^T``,
   the outputs and the whole backward), ``PREC``: ``tf32rn`` for bf16/fp16
   inputs (one product of operands rounded to nearest tf32, see
