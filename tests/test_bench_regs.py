@@ -17,9 +17,10 @@ pytest.importorskip("triton")
 _COMPILED = {}
 
 
-def compile_regs(tmp_path_factory, launch: str = "") -> dict:
-    """``python -m blaviz.bench regs [--launch ...]`` once per launch string (its own process: this
-    one imported the kernels for Triton's interpreter)."""
+def compile_regs(tmp_path_factory, fields: dict | None = None) -> dict:
+    """``python -m blaviz.bench regs [--launch ...]`` once per set of LaunchConfig ``fields`` (its
+    own process: this one imported the kernels for Triton's interpreter)."""
+    launch = ",".join(f"{k}={v}" for k, v in sorted((fields or {}).items()))
     if launch not in _COMPILED:
         out = tmp_path_factory.mktemp("regs") / "regs.json"
         cmd = [sys.executable, "-m", "blaviz.bench", "regs", "--out", str(out)]
@@ -47,8 +48,7 @@ def test_registers_and_spills_match_the_gpu(tmp_path_factory, gpu_file):
     row = next(r for r in bench["breakdown"] if r["T"] == 8192)
     # the H200 file predates the removal of the fused forward: its fwd_split=True is today's only path
     assert row["launch"].pop("fwd_split", True) is True
-    launch = ",".join(f"{k}={v}" for k, v in sorted(row["launch"].items()))
-    compiled = compile_regs(tmp_path_factory, launch)
+    compiled = compile_regs(tmp_path_factory, row["launch"])
     assert compiled["T"] == 8192
     assert row["launch"] == {k: compiled["launch"][k] for k in row["launch"]}
     _same(row["kernels"], compiled)
@@ -60,11 +60,11 @@ def test_variant_registers_match_the_gpu(tmp_path_factory, variant):
     them."""
     var = json.loads(results_file("bench/h100_variants.json", download=False).read_text())
     row = next(v for v in var["variants"] if v["value"] == variant)
+    from blaviz.bench.gpu import STRUCTURAL
     # the run's defaults (score side tf32x3 then) with the variant's overrides
-    structural = ("scan_bd", "scan_warps", "scan_stages", "out_warps", "bwd_warps")
-    launch = {**{k: var["chosen_launch"][k] for k in structural}, "score_dot": "tf32x3",
+    launch = {**{k: var["chosen_launch"][k] for k in STRUCTURAL}, "score_dot": "tf32x3",
               **row["overrides"]}
-    compiled = compile_regs(tmp_path_factory, ",".join(f"{k}={v}" for k, v in sorted(launch.items())))
+    compiled = compile_regs(tmp_path_factory, launch)
     _same(row["kernels"], compiled)
 
 

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import tempfile
 
+from blaviz.ops.triton_env import interpreting as _interpreting
+
 #: the target: compute capability 9.0 (H100 and H200), 32 threads per warp
 TARGET = ("cuda", 90, 32)
 
@@ -84,10 +86,6 @@ class _CompileOnlyDriver:
     def get_active_torch_device(self):
         import torch
         return torch.device("cpu")
-
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
 def _compile_mode() -> None:

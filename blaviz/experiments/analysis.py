@@ -62,6 +62,10 @@ def _check_one_seed_each(rs: list[dict], where: str) -> None:
         raise ValueError(f"{where}: seeds {sorted(seeds)} repeat (two runs of one seed would count twice)")
 
 
+def _mean_accuracy(rs: list[dict]) -> float:
+    return sum(r["accuracy"] for r in rs) / len(rs)
+
+
 def best_over_lr(runs: list[dict]) -> list[dict]:
     """One row per ``(preset_hash, mixer, config, d_model)``: the best learning rate, and over its
     seeds the mean (``accuracy``, ``per_slice``), ``accuracy_std``, ``accuracy_min``,
@@ -79,12 +83,9 @@ def best_over_lr(runs: list[dict]) -> list[dict]:
         for lr, rs in by_lr.items():
             _check_one_seed_each(rs, f"{mixer} {cfg} d_model {d} lr {lr:g}")
         common = set.intersection(*({r.get("seed", 0) for r in rs} for rs in by_lr.values()))
-
-        def choice_score(rs):
-            sel = [r for r in rs if r.get("seed", 0) in common] or rs
-            return sum(r["accuracy"] for r in sel) / len(sel)
-        lr, rs = max(by_lr.items(), key=lambda t: (choice_score(t[1]), -t[0]))
-        acc = sum(r["accuracy"] for r in rs) / len(rs)
+        lr, rs = max(by_lr.items(), key=lambda t: (
+            _mean_accuracy([r for r in t[1] if r.get("seed", 0) in common] or t[1]), -t[0]))
+        acc = _mean_accuracy(rs)
         rs = sorted(rs, key=lambda r: r.get("seed", 0))
         slices = rs[0]["per_slice"].keys()
         st = seed_stats(r["accuracy"] for r in rs)
@@ -96,7 +97,7 @@ def best_over_lr(runs: list[dict]) -> list[dict]:
             "per_slice": {s: sum(r["per_slice"][s] for r in rs) / len(rs) for s in slices},
             "seeds": [{"seed": r.get("seed"), "accuracy": r["accuracy"], "per_slice": r["per_slice"]}
                       for r in rs],
-            "accuracy_by_lr": {str(l): sum(r["accuracy"] for r in v) / len(v) for l, v in sorted(by_lr.items())},
+            "accuracy_by_lr": {str(l): _mean_accuracy(v) for l, v in sorted(by_lr.items())},
             "steps": rs[0].get("steps"),
         })
     rows.sort(key=lambda r: (r["d_model"], r["mixer"], r["state_size"], r["config"]))

@@ -290,7 +290,7 @@ def test_public_step_in_place_after_prefill():
 @pytest.mark.slow
 @pytest.mark.parametrize("score_dot", ["tf32x3", "tf32x3q", "bf16x3q", "tf32rn"])
 def test_half_precision_gradients(score_dot):
-    """bf16 inputs, forward and backward with an initial state, both score-side precisions. 1e-2
+    """bf16 inputs, forward and backward with an initial state, every score-side precision. 1e-2
     here (the GPU tests hold 5e-3): the interpreter converts float32 to bf16 by truncation, which
     doubles the rounding error of every bf16 output (o, dq, dk, dv)."""
     from blaviz.ops.bla.triton import LaunchConfig

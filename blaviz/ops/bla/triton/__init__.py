@@ -19,6 +19,8 @@ import os
 
 import torch
 
+from blaviz.ops.triton_env import interpreting
+
 if not torch.cuda.is_available():  # pragma: no branch - depends on the machine
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
@@ -53,7 +55,7 @@ def _interpreter_numpy2_fix() -> None:
     _interp._patch_lang_tensor = patched
 
 
-if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+if interpreting():
     _interpreter_numpy2_fix()
 
 from blaviz.ops.bla.triton._consts import (  # noqa: E402

@@ -51,13 +51,13 @@ kernel are rounded (``_dot``'s ``RA``/``RB``).
 
 from __future__ import annotations
 
-import os
-
 import triton
 import triton.language as tl
 
+from blaviz.ops.triton_env import interpreting
+
 #: True under ``TRITON_INTERPRET=1``: :func:`_dot_bf16` then multiplies in float32.
-_INTERPRET = tl.constexpr(os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"))
+_INTERPRET = tl.constexpr(interpreting())
 
 
 @triton.jit
@@ -102,7 +102,8 @@ def _dot(
 ):
     """``a @ b`` with float32 accumulation. ``PREC``: ``"tf32rn"`` (operands
     rounded to nearest tf32, one tensor-core product) or ``"tf32x3"`` (three
-    products, float32-level accuracy; ``"tf32x3q"`` is the same here, see
+    products, float32-level accuracy; ``"tf32x3q"`` and ``"bf16x3q"`` are the
+    same here: they differ only where one operand is the queries, see
     :func:`_dot_q`). ``RA`` / ``RB`` = False: that operand is already a tf32
     value (a rounded table or a bf16/fp16 input), so ``tf32rn`` does not round
     it again."""
