@@ -513,17 +513,14 @@ def bench_decode(R, bw):
     a CUDA graph; the public step called eagerly (Python and launch overhead included); and one
     captured loop of ``DECODE_LOOP`` public steps from a prefill's state (per-token time)."""
     import torch
-    from blaviz.ops.bla import BLAState, bla_attention, bla_step, bla_step_reference
+    from blaviz.ops.bla import bla_attention, bla_step
     from blaviz.ops.bla.triton import bla_step_triton
     rows = []
     Bd, W = DECODE_BATCH, 512
     for N in BLA_N:
         try:
-            q, k, v = (_rand(Bd, H, D) for _ in range(3))
-            st = BLAState(torch.randn(Bd, H, N, D, device="cuda"), torch.randn(Bd, H, N, D, device="cuda"), 4096)
+            (q, k, v, st), (ro, rs) = _decode_inputs(D, N)
             o, new = bla_step(q, k, v, st, W, N)
-            ro, rs = bla_step_reference(q.double(), k.double(), v.double(),
-                                        BLAState(st.key_freq.double(), st.value_freq.double(), 4096), W, N)
             err = max(rel_rms(o, ro), rel_rms(new.key_freq, rs.key_freq), rel_rms(new.value_freq, rs.value_freq))
             if not R.gate("bla_decode", dict(W=W, N=N), err, 5e-3):
                 continue
@@ -543,7 +540,7 @@ def bench_decode(R, bw):
                 for i, (qi, ki, vi) in enumerate(steps):
                     _, s_ = bla_step(qi, ki, vi, s_, W, N, check_finite=False, out_state=pre, out=outs[i])
             loop_us = _graph_time(loop) / DECODE_LOOP
-            state_bytes = 2 * 2 * Bd * H * N * D * 4
+            state_bytes = _decode_bytes(N, D)
             rows.append(dict(op="bla_decode", W=W, N=N, batch=Bd, us=api, raw_kernel_us=raw, api_over_raw=api / raw,
                              eager_api_us=eager, loop_us_per_token=loop_us, state_MiB=state_bytes / 2 / 2**20,
                              frac_hbm=state_bytes / (api * 1e-6) / bw))
@@ -636,43 +633,112 @@ def run_variants(variants: dict, out=None, rounds: int = 2) -> int:
     return 0 if not R.errors else 2
 
 
+def _decode_inputs(d, N):
+    """Batch-64 decoding inputs at head dim ``d``: bf16 ``q, k, v``, a float32 state at position
+    4096, and the float64 reference step ``(o, state)``."""
+    import torch
+    from blaviz.ops.bla import BLAState, bla_step_reference
+    q, k, v = (torch.randn(DECODE_BATCH, H, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
+    st = BLAState(torch.randn(DECODE_BATCH, H, N, d, device="cuda"),
+                  torch.randn(DECODE_BATCH, H, N, d, device="cuda"), 4096)
+    ref = bla_step_reference(q.double(), k.double(), v.double(),
+                             BLAState(st.key_freq.double(), st.value_freq.double(), 4096), 512, N)
+    return (q, k, v, st), ref
+
+
+def _decode_case(R, inputs, ref, N, cfg, **launch):
+    """Gate one decode launch (``bla_step_triton(..., **launch)``) against the float64 step, then
+    time it in place from a CUDA graph (µs); ``None`` when the gate fails."""
+    from blaviz.ops.bla import BLAState
+    from blaviz.ops.bla.triton import bla_step_triton
+    q, k, v, st = inputs
+    o, new = bla_step_triton(q, k, v, st, 512, N, **launch)
+    err = max(rel_rms(o, ref[0]), rel_rms(new.key_freq, ref[1].key_freq), rel_rms(new.value_freq, ref[1].value_freq))
+    if not R.gate("bla_decode", cfg, err, 5e-3):
+        return None
+    buf = BLAState(new.key_freq.clone(), new.value_freq.clone(), 4096)
+    return _graph_time(lambda: bla_step_triton(q, k, v, buf, 512, N, out_state=buf, **launch))
+
+
+def _decode_bytes(N, d):
+    """HBM bytes one decode step must move: the float32 state read and written, keys and values."""
+    return 2 * 2 * DECODE_BATCH * H * N * d * 4
+
+
 def run_decode_warps(out=None) -> int:
     """``python -m blaviz.bench decode-warps``: the fused decode step at every ``num_warps``, for
     N = 15, 31, 63 and head dims 64 and 128 (batch 64, 16 heads, W = 512), each configuration
     gated against the float64 reference first. Writes ``results/bench/h200_decode_warps.json``."""
     if not _cuda_ready():
         return 1
-    import torch
-    from blaviz.ops.bla import BLAState, bla_step_reference
-    from blaviz.ops.bla.triton import bla_step_triton, decode_warps, pow2_at_least_32
+    from blaviz.ops.bla.triton import decode_warps, pow2_at_least_32
     R = Runner()
     bw = copy_bandwidth()
-    rows, Bd, W = [], DECODE_BATCH, 512
+    rows = []
     for d in (64, 128):
         for N in BLA_N:
-            q, k, v = (torch.randn(Bd, H, d, device="cuda", dtype=torch.bfloat16) for _ in range(3))
-            st = BLAState(torch.randn(Bd, H, N, d, device="cuda"), torch.randn(Bd, H, N, d, device="cuda"), 4096)
-            ro, rs = bla_step_reference(q.double(), k.double(), v.double(),
-                                        BLAState(st.key_freq.double(), st.value_freq.double(), 4096), W, N)
+            inputs, ref = _decode_inputs(d, N)
             for nw in (1, 2, 4, 8, 16):
                 try:
-                    o, new = bla_step_triton(q, k, v, st, W, N, num_warps=nw)
-                    err = max(rel_rms(o, ro), rel_rms(new.key_freq, rs.key_freq), rel_rms(new.value_freq, rs.value_freq))
-                    if not R.gate("bla_decode", dict(W=W, N=N, D=d, num_warps=nw), err, 5e-3):
+                    us = _decode_case(R, inputs, ref, N, dict(W=512, N=N, D=d, num_warps=nw), num_warps=nw)
+                    if us is None:
                         continue
-                    buf = BLAState(new.key_freq.clone(), new.value_freq.clone(), 4096)
-                    us = _graph_time(lambda: bla_step_triton(q, k, v, buf, W, N, out_state=buf, num_warps=nw))
-                    state_bytes = 2 * 2 * Bd * H * N * d * 4
-                    rows.append(dict(N=N, D=d, num_warps=nw, us=us, frac_hbm=state_bytes / (us * 1e-6) / bw,
+                    rows.append(dict(N=N, D=d, num_warps=nw, us=us, frac_hbm=_decode_bytes(N, d) / (us * 1e-6) / bw,
                                      default=nw == decode_warps(pow2_at_least_32(N), d, d)))
                     print("decode", rows[-1], flush=True)
                 except Exception as exc:  # noqa: BLE001
                     R.error(f"decode N={N} D={d} warps={nw}", exc)
     save_json(out or os.path.join("results", "bench", "h200_decode_warps.json"),
-              dict(provenance=_gpu_provenance(), config=dict(batch=Bd, H=H, W=W, dtype="bfloat16", state="float32",
-                                                timing="CUDA graph replay, triton.testing.do_bench median"),
+              dict(provenance=_gpu_provenance(), config=dict(batch=DECODE_BATCH, H=H, W=512, dtype="bfloat16",
+                                                             state="float32",
+                                                             timing="CUDA graph replay, triton.testing.do_bench median"),
                    hbm_copy_bytes_per_s=bw, rows=rows, gates=R.gates, errors=R.errors))
     print(table(rows, ["N", "D", "num_warps", "us", "frac_hbm", "default"]))
+    return 0 if not R.errors else 2
+
+
+#: The decode kernel's schedules side by side: ``(block_d, num_warps, early_values, gather_swap)``.
+DECODE_SCHEDULES = tuple((bd, nw, ev, ga) for bd in (32, 64) for nw in (2, 4)
+                         for ev in (False, True) for ga in (False, True))
+
+
+def run_decode_schedules(out=None, rounds=3) -> int:
+    """``python -m blaviz.bench decode-schedules``: every schedule of :data:`DECODE_SCHEDULES` for
+    N = 15, 31, 63 (batch 64, 16 heads, d = 64, W = 512), gated against float64 first, timed in
+    ``rounds`` alternating rounds (best of the rounds' medians, so no schedule owns a quiet
+    moment of the GPU). Writes ``results/bench/decode_schedules.json``."""
+    if not _cuda_ready():
+        return 1
+    R = Runner()
+    bw = copy_bandwidth()
+    cases = {N: _decode_inputs(D, N) for N in BLA_N}
+    best, alive = {}, set()
+    for N in BLA_N:
+        for sch in DECODE_SCHEDULES:
+            bd, nw, ev, ga = sch
+            try:
+                if _decode_case(R, *cases[N], N, dict(W=512, N=N, block_d=bd, num_warps=nw, early_values=ev,
+                                                     gather_swap=ga),
+                                block_d=bd, num_warps=nw, early_values=ev, gather_swap=ga) is not None:
+                    alive.add((N, sch))
+            except Exception as exc:  # noqa: BLE001
+                R.error(f"decode N={N} schedule={sch}", exc)
+    for r in range(rounds):
+        for N, sch in sorted(alive):
+            bd, nw, ev, ga = sch
+            us = _decode_case(R, *cases[N], N, dict(W=512, N=N, round=r, block_d=bd, num_warps=nw),
+                              block_d=bd, num_warps=nw, early_values=ev, gather_swap=ga)
+            if us is not None:
+                best[(N, sch)] = min(us, best.get((N, sch), float("inf")))
+    rows = [dict(N=N, block_d=sch[0], num_warps=sch[1], early_values=sch[2], gather_swap=sch[3], us=us,
+                 frac_hbm=_decode_bytes(N, D) / (us * 1e-6) / bw) for (N, sch), us in sorted(best.items())]
+    save_json(out or os.path.join("results", "bench", "decode_schedules.json"),
+              dict(provenance=_gpu_provenance(), config=dict(batch=DECODE_BATCH, H=H, D=D, W=512, rounds=rounds,
+                                                             dtype="bfloat16", state="float32",
+                                                             timing="CUDA graph replay, best of the rounds' "
+                                                                    "do_bench medians"),
+                   hbm_copy_bytes_per_s=bw, rows=rows, gates=R.gates, errors=R.errors))
+    print(table(rows, ["N", "block_d", "num_warps", "early_values", "gather_swap", "us", "frac_hbm"]))
     return 0 if not R.errors else 2
 
 
