@@ -1,4 +1,4 @@
-"""``python -m blaviz.bench {cpu,gpu,decode-warps,decode-schedules,ab} [--out PATH] [--quick] [--key K --values A,B]
+"""``python -m blaviz.bench {cpu,gpu,decode-warps,ab} [--out PATH] [--quick] [--key K --values A,B]
 [--variants "name:k=v,k=v;name2:..."]``, and ``python -m blaviz.bench regs`` (registers and spills
 for sm_90 without a GPU: :mod:`blaviz.bench.regs`)."""
 import argparse
@@ -13,7 +13,7 @@ def main(argv=None) -> int:
         from blaviz.bench.regs import main as regs_main
         return regs_main(argv[1:])
     ap = argparse.ArgumentParser(prog="python -m blaviz.bench", description=__doc__)
-    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "decode-schedules", "ab", "merge"])
+    ap.add_argument("which", choices=["cpu", "gpu", "decode-warps", "ab", "merge"])
     ap.add_argument("inputs", nargs="*", help="merge: benchmark JSONs of one commit to join into --out")
     ap.add_argument("--out", default=None, help="JSON path (default results/bench/{cpu_pytorch,h200}.json)")
     ap.add_argument("--quick", action="store_true", help="smaller sweep (smoke test)")
@@ -55,9 +55,6 @@ def main(argv=None) -> int:
             from blaviz.bench.gpu import parse_launch
             launch = parse_launch(args.launch)
         return run_gpu(out=args.out, quick=args.quick, sections=sections, launch=launch)
-    if args.which == "decode-schedules":
-        from blaviz.bench.gpu import run_decode_schedules
-        return run_decode_schedules(out=args.out)
     if args.which == "decode-warps":
         from blaviz.bench.gpu import run_decode_warps
         return run_decode_warps(out=args.out)

@@ -697,51 +697,6 @@ def run_decode_warps(out=None) -> int:
     return 0 if not R.errors else 2
 
 
-#: The decode kernel's schedules side by side: ``(block_d, num_warps, early_values, gather_swap)``.
-DECODE_SCHEDULES = tuple((bd, nw, ev, ga) for bd in (32, 64) for nw in (2, 4)
-                         for ev in (False, True) for ga in (False, True))
-
-
-def run_decode_schedules(out=None, rounds=3) -> int:
-    """``python -m blaviz.bench decode-schedules``: every schedule of :data:`DECODE_SCHEDULES` for
-    N = 15, 31, 63 (batch 64, 16 heads, d = 64, W = 512), gated against float64 first, timed in
-    ``rounds`` alternating rounds (best of the rounds' medians, so no schedule owns a quiet
-    moment of the GPU). Writes ``results/bench/decode_schedules.json``."""
-    if not _cuda_ready():
-        return 1
-    R = Runner()
-    bw = copy_bandwidth()
-    cases = {N: _decode_inputs(D, N) for N in BLA_N}
-    best, alive = {}, set()
-    for N in BLA_N:
-        for sch in DECODE_SCHEDULES:
-            bd, nw, ev, ga = sch
-            try:
-                if _decode_case(R, *cases[N], N, dict(W=512, N=N, block_d=bd, num_warps=nw, early_values=ev,
-                                                     gather_swap=ga),
-                                block_d=bd, num_warps=nw, early_values=ev, gather_swap=ga) is not None:
-                    alive.add((N, sch))
-            except Exception as exc:  # noqa: BLE001
-                R.error(f"decode N={N} schedule={sch}", exc)
-    for r in range(rounds):
-        for N, sch in sorted(alive):
-            bd, nw, ev, ga = sch
-            us = _decode_case(R, *cases[N], N, dict(W=512, N=N, round=r, block_d=bd, num_warps=nw),
-                              block_d=bd, num_warps=nw, early_values=ev, gather_swap=ga)
-            if us is not None:
-                best[(N, sch)] = min(us, best.get((N, sch), float("inf")))
-    rows = [dict(N=N, block_d=sch[0], num_warps=sch[1], early_values=sch[2], gather_swap=sch[3], us=us,
-                 frac_hbm=_decode_bytes(N, D) / (us * 1e-6) / bw) for (N, sch), us in sorted(best.items())]
-    save_json(out or os.path.join("results", "bench", "decode_schedules.json"),
-              dict(provenance=_gpu_provenance(), config=dict(batch=DECODE_BATCH, H=H, D=D, W=512, rounds=rounds,
-                                                             dtype="bfloat16", state="float32",
-                                                             timing="CUDA graph replay, best of the rounds' "
-                                                                    "do_bench medians"),
-                   hbm_copy_bytes_per_s=bw, rows=rows, gates=R.gates, errors=R.errors))
-    print(table(rows, ["N", "block_d", "num_warps", "early_values", "gather_swap", "us", "frac_hbm"]))
-    return 0 if not R.errors else 2
-
-
 def _targets(rows, decode, bw, accuracy=()):
     """The issue's targets, each ``{value, target, met}``, from the rows of one run."""
     def get(op, T, **cfg):

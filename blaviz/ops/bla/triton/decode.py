@@ -50,28 +50,20 @@ def _rotate_write(
     e0,
     cos1,
     sin1,
-    GATHER: tl.constexpr,
 ):
     """One column tile of ``X' = P X + c(0) (x - r(W-1) . X)^T``: read ``X[:,
     cols]`` (and its rows in ``swap`` order), write ``X'[:, cols]``, return it.
     Columns are independent, so writing a tile in place never changes what
-    another tile reads. ``GATHER``: permute the loaded tile's rows in
-    registers instead of loading them a second time."""
+    another tile reads."""
     m = nmask[:, None] & (cols[None, :] < D)
     X = tl.load(
         x_ptr + base * D + offs_n[:, None] * D + cols[None, :],
         mask=m,
         other=0.0,
     )
-    if GATHER:
-        idx = tl.broadcast_to(swap[:, None], X.shape)
-        Xs = tl.gather(X, idx, 0)
-    else:
-        Xs = tl.load(
-            x_ptr + base * D + swap[:, None] * D + cols[None, :],
-            mask=m,
-            other=0.0,
-        )
+    Xs = tl.load(
+        x_ptr + base * D + swap[:, None] * D + cols[None, :], mask=m, other=0.0
+    )
     x_old = tl.sum(r_old[:, None] * X, axis=0)
     X = (
         cos1[:, None] * X
@@ -104,15 +96,11 @@ def _decode_kernel(
     NP: tl.constexpr,
     SP: tl.constexpr,
     BD: tl.constexpr,
-    EARLY_V: tl.constexpr,
-    GATHER: tl.constexpr,
 ):
     """Grid ``(B*H,)``. The state is walked in column tiles of ``BD``: keys
     first (accumulating ``f = F' q``), then the softmax over slots, then values
     (each tile's output columns from its updated ``G'`` tile). Small tiles keep
-    few registers per thread, so more programs share an SM. ``EARLY_V``: the
-    value tiles are rotated and written before the softmax too (their reads do
-    not wait for the scores), and read back from the cache for the output.
+    few registers per thread, so more programs share an SM.
     """
     pid = tl.program_id(0)  # = b * H + h; q/k/v are [B, H, D] contiguous
     offs_n = tl.arange(0, NP)
@@ -148,31 +136,8 @@ def _decode_kernel(
             e0,
             cos1,
             sin1,
-            GATHER,
         )
         f += tl.sum(F * q[None, :], axis=1)  # [NP]
-    if EARLY_V:
-        for d0 in range(0, DV, BD):
-            cols = d0 + offs_d
-            v = tl.load(v_ptr + base * DV + cols, mask=cols < DV, other=0.0)
-            _rotate_write(
-                g_ptr,
-                go_ptr,
-                base * N,
-                v.to(tl.float32),
-                cols,
-                offs_n,
-                swap,
-                nmask,
-                DV,
-                r_old,
-                e0,
-                cos1,
-                sin1,
-                GATHER,
-            )
-        # other threads of this program wrote the G' rows read back below
-        tl.debug_barrier()
     Rs = tl.load(Rs_ptr + offs_n[:, None] * SP + offs_s[None, :])
     z = tl.sum(f[:, None] * Rs, axis=0) * scale  # [SP]
     start = tl.load(start_ptr + offs_s)
@@ -183,31 +148,24 @@ def _decode_kernel(
     wv = tl.sum(Rs * p[None, :], axis=1)  # [NP]
     for d0 in range(0, DV, BD):
         cols = d0 + offs_d
-        if EARLY_V:
-            m = nmask[:, None] & (cols[None, :] < DV)
-            G = tl.load(
-                go_ptr + base * N * DV + offs_n[:, None] * DV + cols[None, :],
-                mask=m,
-                other=0.0,
-            )
-        else:
-            v = tl.load(v_ptr + base * DV + cols, mask=cols < DV, other=0.0)
-            G = _rotate_write(
-                g_ptr,
-                go_ptr,
-                base * N,
-                v.to(tl.float32),
-                cols,
-                offs_n,
-                swap,
-                nmask,
-                DV,
-                r_old,
-                e0,
-                cos1,
-                sin1,
-                GATHER,
-            )
+        v = tl.load(v_ptr + base * DV + cols, mask=cols < DV, other=0.0).to(
+            tl.float32
+        )
+        G = _rotate_write(
+            g_ptr,
+            go_ptr,
+            base * N,
+            v,
+            cols,
+            offs_n,
+            swap,
+            nmask,
+            DV,
+            r_old,
+            e0,
+            cos1,
+            sin1,
+        )
         o = tl.sum(wv[:, None] * G, axis=0)
         tl.store(
             o_ptr + base * DV + cols,
@@ -244,8 +202,6 @@ def bla_step_triton(
     out: torch.Tensor | None = None,
     num_warps: int | None = None,
     block_d: int | None = None,
-    early_values: bool = False,
-    gather_swap: bool = False,
 ):
     """Decode one token per sequence with one fused kernel; same semantics as
     :func:`bla_step`.
@@ -264,8 +220,6 @@ def bla_step_triton(
             :func:`decode_warps`.
         block_d: column tile of the state walk (16, 32, 64 or 128); default
             :data:`DECODE_BLOCK_D`.
-        early_values, gather_swap: schedule switches of the kernel
-            (``EARLY_V``, ``GATHER``), same results.
     Returns:
         ``(o [B, H, Dv], new_state)``; ``o`` in the input dtype, the state
         float32.
@@ -357,8 +311,6 @@ def bla_step_triton(
         NP=sc.NP,
         SP=sc.SP,
         BD=DECODE_BLOCK_D if block_d is None else block_d,
-        EARLY_V=bool(early_values),
-        GATHER=bool(gather_swap),
         num_warps=(
             decode_warps(sc.NP, DK, DV) if num_warps is None else num_warps
         ),
