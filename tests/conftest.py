@@ -4,6 +4,12 @@ import os
 import pytest
 import torch
 
+# Triton makes its own @jit helpers (tl.zeros, ...) for the interpreter only if the interpreter is
+# on when Triton is first imported, so on a CPU it is turned on here, before any test module
+# imports Triton, whatever order the modules are collected in.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 # the metric lives in the library; re-exported for the tests that import it from here
 from blaviz.testing import assert_close_rms, rel_rms  # noqa: F401
 
