@@ -27,7 +27,7 @@ from blaviz.layers import register_mixer
 from blaviz.layers.base import RMSNorm, TokenMixer
 from blaviz.state_size import state_size
 
-__all__ = ["FlaGatedSlotAttention", "fla_gsa_ops", "require_cuda"]
+__all__ = ["FlaGatedSlotAttention", "first_calls", "fla_gsa_ops", "require_cuda"]
 
 FLA_HINT = ("pip install fla-core==0.6.0 einops (the wheels in .whl/, installed by "
             "scripts/_prologue.sh on the GPU machine)")
@@ -105,3 +105,37 @@ class FlaGatedSlotAttention(TokenMixer):
 
 
 register_mixer("fla_gsa", FlaGatedSlotAttention)
+
+
+def first_calls(task: str, preset: str, *, device: str = "cuda") -> list[str]:
+    """Make fla's first calls for every ``fla_gsa`` model of a preset before its runs start.
+
+    fla 0.6.0 tunes each kernel on its first call, compiling dozens of launch configurations one
+    after another (minutes), and keeps the choice in the Triton cache. Runs started side by side
+    would each make that call; one process making it first lets them all find the choice instead.
+    Each distinct ``fla_gsa`` model of the preset (width, mixer arguments) runs forward and
+    backward once on random tokens at every training length and the longest test length, which
+    covers fla's two kernels (``fused_recurrent`` up to 64 tokens, ``chunk`` beyond).
+
+    Returns the models warmed, as ``"d<width> <kwargs>: lengths"`` lines.
+    """
+    from blaviz.experiments.registry import get_task
+    t = get_task(task)
+    p = t.get_preset(preset)
+    specs = [s for s in t.sweep_specs(p) if s["mixer"] == "fla_gsa"]
+    seen, done = set(), []
+    lengths = sorted({L for L, _ in p.data.train_configs} | {max(L for L, _ in p.data.test_slices)})
+    batch = int(p.train.get("batch_size", 64))
+    for spec in specs:
+        ident = (spec["d_model"], tuple(sorted(spec["mixer_kwargs"].items())))
+        if ident in seen:
+            continue
+        seen.add(ident)
+        model = t.build_model(p, spec).to(device)
+        for L in lengths:
+            x = torch.randint(0, p.data.vocab_size, (batch, L), device=device)
+            model(x).float().square().mean().backward()
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        done.append(f"d{spec['d_model']} {dict(ident[1])}: lengths {lengths}")
+    return done

@@ -98,3 +98,32 @@ def test_cpu_inputs_are_a_clear_error(fake_fla, monkeypatch):
 def test_bad_arguments(fake_fla, kw, match):
     with pytest.raises(ValueError, match=match):
         fla_layers.FlaGatedSlotAttention(32, **kw)
+
+
+def test_first_calls_build_each_fla_model_once_at_every_length(monkeypatch):
+    """``first_calls`` runs each distinct ``fla_gsa`` model of a preset once (not once per learning
+    rate or seed), forward and backward, at every training length and the longest test length,
+    with the preset's batch size: the shapes the runs will call fla's kernels at."""
+    from blaviz.experiments import fla_layers
+    from blaviz.experiments.registry import get_task
+    task = get_task("zoology")
+    calls, built = [], []
+
+    class Recorder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(()))
+
+        def forward(self, ids):
+            calls.append(tuple(ids.shape))
+            return self.w * ids[..., :1].float()
+
+    def build(p, spec, **kw):
+        built.append((spec["d_model"], spec["mixer"], spec["lr"]))
+        return Recorder()
+
+    monkeypatch.setattr(task, "build_model", build)
+    done = fla_layers.first_calls("zoology", "gsa_check", device="cpu")
+    assert len(built) == 1 and built[0][:2] == (64, "fla_gsa")      # two learning rates, one model
+    assert calls == [(256, 64), (256, 128), (256, 256), (256, 512)]
+    assert done == ["d64 {'num_slots': 64}: lengths [64, 128, 256, 512]"]
