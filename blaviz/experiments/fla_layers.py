@@ -107,7 +107,7 @@ class FlaGatedSlotAttention(TokenMixer):
 register_mixer("fla_gsa", FlaGatedSlotAttention)
 
 
-def first_calls(task: str, preset: str, *, device: str = "cuda") -> list[str]:
+def first_calls(task, preset, *, device: str = "cuda") -> list[str]:
     """Make fla's first calls for every ``fla_gsa`` model of a preset before its runs start.
 
     fla 0.6.0 tunes each kernel on its first call, compiling dozens of launch configurations one
@@ -117,11 +117,12 @@ def first_calls(task: str, preset: str, *, device: str = "cuda") -> list[str]:
     backward once on random tokens at every training length and the longest test length, which
     covers fla's two kernels (``fused_recurrent`` up to 64 tokens, ``chunk`` beyond).
 
+    Args:
+        task: the :class:`~blaviz.experiments.task.Task` (``get_task("zoology")``).
+        preset: one of its presets (``task.get_preset("gsa_check")``).
     Returns the models warmed, as ``"d<width> <kwargs>: lengths"`` lines.
     """
-    from blaviz.experiments.registry import get_task
-    t = get_task(task)
-    p = t.get_preset(preset)
+    t, p = task, preset
     specs = [s for s in t.sweep_specs(p) if s["mixer"] == "fla_gsa"]
     seen, done = set(), []
     lengths = sorted({L for L, _ in p.data.train_configs} | {max(L for L, _ in p.data.test_slices)})

@@ -123,7 +123,7 @@ def test_first_calls_build_each_fla_model_once_at_every_length(monkeypatch):
         return Recorder()
 
     monkeypatch.setattr(task, "build_model", build)
-    done = fla_layers.first_calls("zoology", "gsa_check", device="cpu")
+    done = fla_layers.first_calls(task, task.get_preset("gsa_check"), device="cpu")
     assert len(built) == 1 and built[0][:2] == (64, "fla_gsa")      # two learning rates, one model
     assert calls == [(256, 64), (256, 128), (256, 256), (256, 512)]
     assert done == ["d64 {'num_slots': 64}: lengths [64, 128, 256, 512]"]
