@@ -107,25 +107,26 @@ class FlaGatedSlotAttention(TokenMixer):
 register_mixer("fla_gsa", FlaGatedSlotAttention)
 
 
-def first_calls(task, preset, *, device: str = "cuda") -> list[str]:
+def first_calls(task, preset, *, specs=None, device: str = "cuda") -> list[str]:
     """Make fla's first calls for every ``fla_gsa`` model of a preset before its runs start.
 
     fla 0.6.0 tunes each kernel on its first call, compiling dozens of launch configurations one
     after another (minutes), and keeps the choice in the Triton cache. Runs started side by side
     would each make that call; one process making it first lets them all find the choice instead.
     Each distinct ``fla_gsa`` model of the preset (width, mixer arguments) runs forward and
-    backward once on random tokens at every training length and the longest test length, which
+    backward once on random tokens at every training and test length, which
     covers fla's two kernels (``fused_recurrent`` up to 64 tokens, ``chunk`` beyond).
 
     Args:
         task: the :class:`~blaviz.experiments.task.Task` (``get_task("zoology")``).
         preset: one of its presets (``task.get_preset("gsa_check")``).
+        specs: the runs to warm up for (default: all of the preset's).
     Returns the models warmed, as ``"d<width> <kwargs>: lengths"`` lines.
     """
     t, p = task, preset
-    specs = [s for s in t.sweep_specs(p) if s["mixer"] == "fla_gsa"]
+    specs = [s for s in (t.sweep_specs(p) if specs is None else specs) if s["mixer"] == "fla_gsa"]
     seen, done = set(), []
-    lengths = sorted({L for L, _ in p.data.train_configs} | {max(L for L, _ in p.data.test_slices)})
+    lengths = sorted({L for L, _ in p.data.train_configs} | {L for L, _ in p.data.test_slices})
     batch = int(p.train.get("batch_size", 64))
     for spec in specs:
         ident = (spec["d_model"], tuple(sorted(spec["mixer_kwargs"].items())))
@@ -139,4 +140,7 @@ def first_calls(task, preset, *, device: str = "cuda") -> list[str]:
         if torch.device(device).type == "cuda":
             torch.cuda.synchronize()
         done.append(f"d{spec['d_model']} {dict(ident[1])}: lengths {lengths}")
+        del model
+    if torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()        # the caller's workers need the memory, not this process
     return done

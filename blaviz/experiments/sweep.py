@@ -9,6 +9,8 @@
   if the parent is killed; workers watch their parent and exit when it is gone.
 * **Sharded**: ``shard = (i, n)`` keeps every ``n``-th run starting at ``i`` (of the full, ordered
   list, before skipping finished runs), to split one sweep across machines.
+* **fla tuned once**: ``fla_gsa`` runs side by side on a GPU find fla's kernel choices made
+  once before the workers start (:func:`needs_first_calls`), instead of each tuning for minutes.
 * **Time-boxed**: with ``time_budget_s`` no run starts after the budget, and runs still training
   at the budget stop and are written with ``"stopped": "time_limit"``; such lines do not count as
   finished, so a later call trains them again.
@@ -77,6 +79,14 @@ def select(specs: list[dict], shard=(0, 1), done: set[str] = frozenset()) -> lis
 # Held while a record is written, so that a worker told to die (its parent is gone) never stops
 # between opening runs.jsonl and finishing the line.
 _WRITING = threading.Lock()
+
+
+def needs_first_calls(todo: list[dict], device, concurrency: int) -> bool:
+    """Whether fla's first calls should be made before the workers start: fla's kernels tune
+    themselves on their first call (minutes), so ``fla_gsa`` runs started side by side on a GPU
+    would each tune; made once first, they find the choices in the Triton cache."""
+    return (concurrency > 1 and torch.device(device).type == "cuda"
+            and any(s["mixer"] == "fla_gsa" for s in todo))
 
 
 def _run_spec(task, spec, preset, device, bla_impl, progress, time_limit_s, extra, runs_path, err_path):
@@ -166,6 +176,10 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
                        f"steps={rec['steps']} ({rec['stopped']}) {rec['wall_time_s']:.0f}s")
         bar.update(1)
 
+    if needs_first_calls(todo, device, concurrency):
+        from blaviz.experiments.fla_layers import first_calls
+        for line in first_calls(task, preset, specs=todo, device=device):
+            tqdm.write(f"fla's first calls made: {line} ({time.perf_counter() - t_start:.0f} s)")
     if concurrency <= 1:
         for spec in todo:
             left = remaining()

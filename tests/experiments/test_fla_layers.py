@@ -102,7 +102,7 @@ def test_bad_arguments(fake_fla, kw, match):
 
 def test_first_calls_build_each_fla_model_once_at_every_length(monkeypatch):
     """``first_calls`` runs each distinct ``fla_gsa`` model of a preset once (not once per learning
-    rate or seed), forward and backward, at every training length and the longest test length,
+    rate or seed), forward and backward, at every training and test length,
     with the preset's batch size: the shapes the runs will call fla's kernels at."""
     from blaviz.experiments import fla_layers
     from blaviz.experiments.registry import get_task
@@ -124,6 +124,17 @@ def test_first_calls_build_each_fla_model_once_at_every_length(monkeypatch):
 
     monkeypatch.setattr(task, "build_model", build)
     done = fla_layers.first_calls(task, task.get_preset("gsa_check"), device="cpu")
+    assert fla_layers.first_calls(task, task.get_preset("gsa_check"), specs=[], device="cpu") == []
     assert len(built) == 1 and built[0][:2] == (64, "fla_gsa")      # two learning rates, one model
     assert calls == [(256, 64), (256, 128), (256, 256), (256, 512)]
     assert done == ["d64 {'num_slots': 64}: lengths [64, 128, 256, 512]"]
+
+
+def test_the_sweep_makes_fla_first_calls_only_for_fla_runs_side_by_side_on_a_gpu():
+    from blaviz.experiments.sweep import needs_first_calls
+    fla, ours = {"mixer": "fla_gsa"}, {"mixer": "gsa"}
+    assert needs_first_calls([ours, fla], "cuda", 2)
+    assert needs_first_calls([fla], "cuda:0", 4)
+    assert not needs_first_calls([fla], "cuda", 1)         # one process tunes once anyway
+    assert not needs_first_calls([ours], "cuda", 4)
+    assert not needs_first_calls([fla], "cpu", 4)
