@@ -299,7 +299,10 @@ def bench_bla_breakdown(C, launch=None):
 
 
 # --------------------------------------------------------------------------------- baselines
-def bench_flex(R, bw):
+def bench_flex(R, bw, after_each=None):
+    """flex-attention's sliding window at each of :data:`FLEX_W`, gated against dense SDPA;
+    ``after_each()`` (the run's save) follows every timed length, since each compiles for
+    minutes: a call stopped by its time limit keeps the rows already timed."""
     import torch
     import torch.nn.functional as Fn
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -350,9 +353,13 @@ def bench_flex(R, bw):
                 R.error(f"flex T={T} W={W}", exc)
                 continue
             R.time_op("flex_swa", dict(W=W), T, fwd, fb, _min_bytes(4), _min_bytes(11), bw)
+            if after_each is not None:
+                after_each()
 
 
-def bench_cudnn(R, bw):
+def bench_cudnn(R, bw, after_each=None):
+    """cuDNN's causal attention at every length, gated against float32 SDPA; ``after_each()``
+    follows every timed length."""
     import torch
     import torch.nn.functional as Fn
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -380,6 +387,8 @@ def bench_cudnn(R, bw):
                 o = Fn.scaled_dot_product_attention(q, k, v, is_causal=True)
             return torch.autograd.grad(o, (q, k, v), do)
         R.time_op("cudnn_causal", {}, T, fwd, fb, _min_bytes(4), _min_bytes(11), bw)
+        if after_each is not None:
+            after_each()
 
 
 def _gsa_inputs(B, T, M, requires_grad=False):
@@ -837,7 +846,7 @@ def run(out=None, quick=False, sections=SECTIONS, launch=None, compile_fla=True)
     for name, fn in (("flex", bench_flex), ("cudnn", bench_cudnn), ("gsa", bench_gsa)):
         if name in sections:
             try:
-                fn(R, bw, after_each=save) if name == "gsa" else fn(R, bw)
+                fn(R, bw, after_each=save)
             except Exception as exc:  # noqa: BLE001
                 R.error(fn.__name__, exc)
             state["done"].append(name)
