@@ -27,7 +27,7 @@ from blaviz.layers import register_mixer
 from blaviz.layers.base import RMSNorm, TokenMixer
 from blaviz.state_size import state_size
 
-__all__ = ["FlaGatedSlotAttention", "first_calls", "fla_gsa_ops", "require_cuda"]
+__all__ = ["FlaGatedSlotAttention", "first_calls", "fla_gsa_ops", "fla_runs", "require_cuda"]
 
 FLA_HINT = ("pip install fla-core==0.6.0 einops (the wheels in .whl/, installed by "
             "scripts/_prologue.sh on the GPU machine)")
@@ -107,6 +107,11 @@ class FlaGatedSlotAttention(TokenMixer):
 register_mixer("fla_gsa", FlaGatedSlotAttention)
 
 
+def fla_runs(specs: list[dict]) -> list[dict]:
+    """The runs among ``specs`` that train fla's GSA layer (whose kernels tune on first use)."""
+    return [s for s in specs if s["mixer"] == FlaGatedSlotAttention.name]
+
+
 def first_calls(task, preset, *, specs=None, device: str = "cuda") -> list[str]:
     """Make fla's first calls for every ``fla_gsa`` model of a preset before its runs start.
 
@@ -123,19 +128,18 @@ def first_calls(task, preset, *, specs=None, device: str = "cuda") -> list[str]:
         specs: the runs to warm up for (default: all of the preset's).
     Returns the models warmed, as ``"d<width> <kwargs>: lengths"`` lines.
     """
-    t, p = task, preset
-    specs = [s for s in (t.sweep_specs(p) if specs is None else specs) if s["mixer"] == "fla_gsa"]
+    data = preset.data
+    lengths = sorted({L for L, _ in data.train_configs} | {L for L, _ in data.test_slices})
+    batch = int(preset.train.get("batch_size", 64))
     seen, done = set(), []
-    lengths = sorted({L for L, _ in p.data.train_configs} | {L for L, _ in p.data.test_slices})
-    batch = int(p.train.get("batch_size", 64))
-    for spec in specs:
+    for spec in fla_runs(task.sweep_specs(preset) if specs is None else specs):
         ident = (spec["d_model"], tuple(sorted(spec["mixer_kwargs"].items())))
         if ident in seen:
             continue
         seen.add(ident)
-        model = t.build_model(p, spec).to(device)
+        model = task.build_model(preset, spec).to(device)
         for L in lengths:
-            x = torch.randint(0, p.data.vocab_size, (batch, L), device=device)
+            x = torch.randint(0, data.vocab_size, (batch, L), device=device)
             model(x).float().square().mean().backward()
         if torch.device(device).type == "cuda":
             torch.cuda.synchronize()

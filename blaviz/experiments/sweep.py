@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from blaviz.experiments.fla_layers import first_calls, fla_runs
 from blaviz.experiments.provenance import git_state, software
 from blaviz.experiments.records import append_record, finished_keys, is_complete, read_records  # noqa: F401 (re-exported)
 from blaviz.experiments.registry import get_task
@@ -85,8 +86,7 @@ def needs_first_calls(todo: list[dict], device, concurrency: int) -> bool:
     """Whether fla's first calls should be made before the workers start: fla's kernels tune
     themselves on their first call (minutes), so ``fla_gsa`` runs started side by side on a GPU
     would each tune; made once first, they find the choices in the Triton cache."""
-    return (concurrency > 1 and torch.device(device).type == "cuda"
-            and any(s["mixer"] == "fla_gsa" for s in todo))
+    return concurrency > 1 and torch.device(device).type == "cuda" and bool(fla_runs(todo))
 
 
 def _run_spec(task, spec, preset, device, bla_impl, progress, time_limit_s, extra, runs_path, err_path):
@@ -177,7 +177,6 @@ def run_sweep(preset, specs: list[dict], out_dir, *, device="cpu", concurrency: 
         bar.update(1)
 
     if needs_first_calls(todo, device, concurrency):
-        from blaviz.experiments.fla_layers import first_calls
         for line in first_calls(task, preset, specs=todo, device=device):
             tqdm.write(f"fla's first calls made: {line} ({time.perf_counter() - t_start:.0f} s)")
     if concurrency <= 1:
