@@ -172,9 +172,17 @@ TASK.add_preset(replace(
     note="CPU smoke preset of the variants: zoology_ci's data and recipe, d_model 32",
 ))
 # beyond_cpu: the variants at CPU size, long enough to learn the one (64, 4) slice (what chapter 10
-# shows as CPU-size runs; the regime's runs are the GPU preset beyond).
+# shows as CPU-size runs; the regime's runs are the GPU preset beyond): beyond_ci's variants, then
+# SWA and plain BLA over a range of states (one head of 32: SWA W keeps 64 W numbers, BLA N 64 N),
+# so that each variant's accuracy can be read against SWA's curve.
+_BEYOND_CPU_STATES = tuple(
+    _swa(8, 24, 32, 48, 64)
+    + _bla((32, 7), (32, 15), (64, 15), (64, 31))
+    + _bla((64, 15), num_slots=30) + _bla((64, 31), num_slots=62)
+    + [("gated_bla", {"window": 64, "resolution": 15}),
+       ("gated_bla", {"window": 64, "resolution": 31})])
 TASK.add_preset(replace(
-    PRESETS["beyond_ci"], name="beyond_cpu",
+    PRESETS["beyond_ci"], name="beyond_cpu", grid=PRESETS["beyond_ci"].grid + _BEYOND_CPU_STATES,
     data=replace(_CI_DATA, train_counts=(24_000,), n_test=256, n_val=128),
     train=dict(_TRAIN, batch_size=64, epochs=None, max_steps=800, eval_every=100),
     note="CPU-size variants: d_model 32, one (64, 4) slice, 800 steps of batch 64, lr 1e-2",
