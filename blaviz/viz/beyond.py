@@ -1,5 +1,6 @@
 """Figures and tables of chapter 10, "Beyond the paper": the read-out model next to trained
-accuracies, and the BLA variants' accuracies with their spread over seeds.
+accuracies, the variants' labels, the regime's controls and what its runs cost (the variants'
+accuracy against state is chapter 8's figure, :func:`blaviz.viz.mqar.accuracy_state_figure`).
 
 Every function reads plain rows (the JSON of ``results/beyond/readout.json``, the records of a
 ``runs.jsonl``, the rows of ``results/mqar/book/summary.json``) and returns a plotly figure or
@@ -8,7 +9,6 @@ table rows: nothing here trains or computes a prediction.
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from typing import Sequence
 
 import plotly.graph_objects as go
@@ -17,8 +17,7 @@ from plotly.subplots import make_subplots
 from .figures import compact
 
 __all__ = ["trained_bla_points", "readout_figure", "readout_table", "variant_label",
-           "variant_summary", "variants_figure", "controls_figure", "run_cost",
-           "erasure_kernels_figure"]
+           "controls_figure", "run_cost", "erasure_kernels_figure"]
 
 _SLOT_STYLE = {"N": ("S = N", "solid"), "2N": ("S = 2N", "dash"), "W": ("S = W", "dot")}
 # one colour per slot rule on every panel (plotly would cycle colours across the panels)
@@ -133,48 +132,6 @@ def variant_label(rec: dict) -> str:
     if m == "swa_bla_hybrid":
         return f"SWA {kw['swa_window']} + BLA ({kw['window']}, {kw['resolution']})"
     return m + ("(" + ",".join(f"{k}={v}" for k, v in sorted(kw.items())) + ")" if kw else "")
-
-
-def variant_summary(records: Sequence[dict], metric: str = "accuracy") -> list[dict]:
-    """Per ``(d_model, configuration)``: the best learning rate by mean over seeds, and at it the
-    mean, min and max of ``metric`` over seeds. Cut runs (``stopped == "time_limit"``) count
-    only when a configuration has no complete run."""
-    groups = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        if "error" in r:
-            continue
-        groups[(r["d_model"], variant_label(r), r["state_size"])][r["lr"]].append(r)
-    out = []
-    for (d, label, state), by_lr in groups.items():
-        def score(lr):
-            return statistics.mean(x[metric] for x in by_lr[lr])
-        lr = max(by_lr, key=score)
-        vals = [x[metric] for x in by_lr[lr]]
-        out.append({"d_model": d, "label": label, "state_size": state, "lr": lr,
-                    "mean": statistics.mean(vals), "min": min(vals), "max": max(vals),
-                    "n_seeds": len(vals), "steps": max(x["steps"] for x in by_lr[lr]),
-                    "complete": all(x.get("stopped") != "time_limit" for x in by_lr[lr])})
-    return sorted(out, key=lambda r: (r["d_model"], r["state_size"], r["label"]))
-
-
-def variants_figure(summary: Sequence[dict], *, title: str = "",
-                    metric_name: str = "accuracy") -> go.Figure:
-    """Horizontal bars, one per variant: mean over seeds with a min-max whisker, the state per
-    layer in the label."""
-    rows = list(summary)
-    labels = [f"{r['label']} · {r['state_size']:,} (d={r['d_model']})" for r in rows]
-    fig = go.Figure(go.Bar(
-        y=labels, x=compact([r["mean"] for r in rows]), orientation="h",
-        error_x=dict(type="data", symmetric=False,
-                     array=compact([r["max"] - r["mean"] for r in rows]),
-                     arrayminus=compact([r["mean"] - r["min"] for r in rows])),
-        customdata=[[r["n_seeds"], r["lr"]] for r in rows],
-        hovertemplate="%{y}<br>mean %{x:.3f}<br>seeds %{customdata[0]}, lr %{customdata[1]}"
-                      "<extra></extra>"))
-    fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, t=40),
-                      xaxis=dict(title=metric_name, range=[0, 1]),
-                      yaxis=dict(autorange="reversed"))
-    return fig
 
 
 def controls_figure(records: Sequence[dict], *, title: str = "") -> go.Figure:

@@ -143,7 +143,9 @@ STATE_FORMULAS = {
 
 #: how the book writes each mixer
 MIXER_LABELS = {"bla": "BLA", "swa": "SWA", "softmax": "full attention", "gsa": "GSA", "gla": "GLA",
-                "linear": "linear attention", "gated_deltanet": "Gated DeltaNet"}
+                "linear": "linear attention", "gated_deltanet": "Gated DeltaNet",
+                "gated_bla": "gated BLA", "bla_multires": "multi-resolution BLA",
+                "bla_exact_erasure": "BLA, exact erasure", "swa_bla_hybrid": "SWA + BLA hybrid"}
 
 
 def state_formula_rows(*, head_dim: int = 64, num_heads: int = 1, window: int = 128, resolution: int = 15,
@@ -236,6 +238,10 @@ _OTHER_STYLE = {
     "gla": dict(color="#9467bd", symbol="square", size=10),
     "linear": dict(color="#8c564b", symbol="triangle-up", size=11),
     "gated_deltanet": dict(color="#e377c2", symbol="x", size=11),
+    "gated_bla": dict(color="#17becf", symbol="diamond", size=11),
+    "bla_multires": dict(color="#bcbd22", symbol="hexagon", size=11),
+    "bla_exact_erasure": dict(color="#7f7f7f", symbol="cross", size=11),
+    "swa_bla_hybrid": dict(color="#8c564b", symbol="star-triangle-up", size=12),
 }
 
 
@@ -302,18 +308,23 @@ def accuracy_state_traces(rows: Sequence[dict], *, metric: str | None = None, co
             name="SWA", line=dict(color=_SWA_COLOR, width=2), marker=dict(size=9),
             text=[r["config"] for r in swa], textposition="top left", textfont=dict(size=10),
             error_y=_error_y(swa, metric), hovertext=_hover(swa, metric), hoverinfo="text"))
+    # one line per window; reads with more slots than coefficients (config "M=...") get their own
+    # line in the window's colour, since they share their states with the S = N points
     by_window = defaultdict(list)
     for r in rows:
         if r["mixer"] == "bla":
-            w = dict(p.split("=") for p in r["config"].split(","))["W"]
-            by_window[int(w)].append(r)
-    for k, (w, rs) in enumerate(sorted(by_window.items())):
+            cfg = dict(p.split("=") for p in r["config"].split(","))
+            by_window[(int(cfg["W"]), "M" in cfg)].append(r)
+    windows = sorted({w for w, _ in by_window})
+    for (w, more_slots), rs in sorted(by_window.items()):
         rs = sorted(rs, key=lambda r: r["state_size"])
+        color = _BLA_COLORS[windows.index(w) % len(_BLA_COLORS)]
         traces.append(go.Scatter(
             x=[r["state_size"] for r in rs], y=[_acc(r, metric) for r in rs], mode="lines+markers",
-            name=f"BLA, W = {w}", line=dict(color=_BLA_COLORS[k % len(_BLA_COLORS)], width=2),
-            marker=dict(size=10, symbol="circle"), error_y=_error_y(rs, metric),
-            hovertext=_hover(rs, metric), hoverinfo="text"))
+            name=f"BLA, W = {w}" + (", more slots (S > N)" if more_slots else ""),
+            line=dict(color=color, width=2, dash="dash" if more_slots else "solid"),
+            marker=dict(size=10, symbol="circle-open" if more_slots else "circle"),
+            error_y=_error_y(rs, metric), hovertext=_hover(rs, metric), hoverinfo="text"))
     for mixer in sorted({r["mixer"] for r in rows} - {"swa", "bla"}):
         rs = sorted((r for r in rows if r["mixer"] == mixer), key=lambda r: r["state_size"])
         style = _OTHER_STYLE.get(mixer, dict(color="black", symbol="circle", size=10))

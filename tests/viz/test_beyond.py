@@ -1,6 +1,6 @@
-"""Chapter 10's figure helpers: trained points, the read-out table, the variant summary."""
+"""Chapter 10's figure helpers: trained points, the read-out table, the variant labels."""
 from blaviz.viz.beyond import (readout_figure, readout_table, trained_bla_points,
-                               variant_label, variant_summary, variants_figure)
+                               variant_label)
 
 SUMMARY = [
     {"mixer": "bla", "config": "W=64,N=15", "d_model": 64, "per_slice": {"64x16": 0.2}},
@@ -28,15 +28,6 @@ def test_readout_table_and_figure():
 def rec(mixer, kw, lr, seed, acc, state=100):
     return {"mixer": mixer, "mixer_kwargs": kw, "lr": lr, "seed": seed, "accuracy": acc,
             "d_model": 64, "state_size": state, "steps": 10}
-
-
-def test_variant_summary_picks_the_lr_by_mean_over_seeds():
-    recs = [rec("swa", {"window": 8}, 1e-2, 0, 0.9), rec("swa", {"window": 8}, 1e-2, 1, 0.1),
-            rec("swa", {"window": 8}, 1e-3, 0, 0.6), rec("swa", {"window": 8}, 1e-3, 1, 0.6)]
-    (row,) = variant_summary(recs)
-    assert row["lr"] == 1e-3 and row["mean"] == 0.6 and row["n_seeds"] == 2
-    assert row["label"] == "SWA W=8" and row["complete"]
-    assert len(variants_figure([row]).data) == 1
 
 
 def test_variant_labels():

@@ -148,6 +148,19 @@ def test_accuracy_state_traces():
     assert accuracy_state_traces(ROWS, d_model=128) == []
 
 
+def test_reads_with_more_slots_get_their_own_line_and_variants_their_names():
+    rows = ROWS[:5] + [_row("bla", "W=32,N=15,M=30", 1920, 0.2, {}),
+                       _row("bla", "W=32,N=7,M=14", 896, 0.03, {}),
+                       _row("gated_bla", "W=32,N=15", 1920, 0.12, {})]
+    tr = {t.name: t for t in accuracy_state_traces(rows)}
+    assert list(tr) == ["SWA", "BLA, W = 32", "BLA, W = 32, more slots (S > N)", "BLA, W = 64",
+                        "gated BLA"]
+    plain, more = tr["BLA, W = 32"], tr["BLA, W = 32, more slots (S > N)"]
+    assert list(plain.y) == [0.02, 0.1] and list(more.y) == [0.03, 0.2]    # no S = N point joins S > N
+    assert plain.line.color == more.line.color and more.line.dash == "dash"
+    assert tr["BLA, W = 64"].line.color != plain.line.color
+
+
 def test_per_slice_slider_synthetic():
     fig = per_slice_figure(ROWS, active=1)
     steps = fig.layout.sliders[0].steps
