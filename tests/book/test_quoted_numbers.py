@@ -289,7 +289,7 @@ def test_appendix_provenance_table_matches_the_files():
     calls = {"(first call)": "provenance.json", "(second call)": "provenance2.json",
              "(third call)": "provenance3.json", "(fourth call)": "provenance4.json",
              "(fifth call)": "provenance5.json", "(sixth call)": "provenance6.json"}
-    assert len(rows) == 31
+    assert len(rows) == 34
     for (path, call), (commit, start) in rows.items():
         if path.endswith(".log"):           # a log names its commit and start in its header
             head = results_file(path, download=False).read_text().splitlines()[1]
