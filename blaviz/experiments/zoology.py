@@ -187,3 +187,15 @@ TASK.add_preset(replace(
     train=dict(_TRAIN, batch_size=64, epochs=None, max_steps=800, eval_every=100),
     note="CPU-size variants: d_model 32, one (64, 4) slice, 800 steps of batch 64, lr 1e-2",
 ))
+# beyond_cpu_load: the same recipe under load, 16 pairs in 128 tokens (the pairs fill the first
+# 32 tokens, so a window must reach back up to 128 tokens), SWA over state against BLA at
+# W = 128 with N = 63 and 31, reading with S = N and S = 2N, and gated BLA.
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu"], name="beyond_cpu_load",
+    data=replace(PRESETS["beyond_cpu"].data, train_configs=((128, 16),),
+                 test_slices=((128, 16),), pooled_slices=((128, 16),)),
+    grid=tuple(_swa(32, 64, 96, 128) + _bla((128, 63), (128, 31))
+               + _bla((128, 63), num_slots=126) + _bla((128, 31), num_slots=62)
+               + [("gated_bla", {"window": 128, "resolution": 63})]),
+    note="CPU-size variants under load: d_model 32, one (128, 16) slice, 800 steps of batch 64",
+))
