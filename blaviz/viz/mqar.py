@@ -241,7 +241,7 @@ _OTHER_STYLE = {
     "gated_bla": dict(color="#17becf", symbol="diamond", size=11),
     "bla_multires": dict(color="#bcbd22", symbol="hexagon", size=11),
     "bla_exact_erasure": dict(color="#7f7f7f", symbol="cross", size=11),
-    "swa_bla_hybrid": dict(color="#8c564b", symbol="star-triangle-up", size=12),
+    "swa_bla_hybrid": dict(color="#393b79", symbol="star-triangle-up", size=12),
 }
 
 
