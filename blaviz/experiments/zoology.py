@@ -200,10 +200,11 @@ TASK.add_preset(replace(
     note="CPU-size variants under load: d_model 32, one (128, 16) slice, 800 steps of batch 64",
 ))
 # beyond_cpu_load_long: the closest pair under load (SWA W = 64 against BLA (128, 63), S = N and
-# 2N, equal state) trained twice as long: does BLA, still learning at 800 steps, catch up?
+# 2N, equal state) trained twice as long: does BLA, still learning at 800 steps, catch up? SWA
+# W = 96 and 128 after them, for the ratio.
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_load"], name="beyond_cpu_load_long",
-    grid=tuple(_swa(64) + _bla((128, 63)) + _bla((128, 63), num_slots=126)),
+    grid=tuple(_swa(64) + _bla((128, 63)) + _bla((128, 63), num_slots=126) + _swa(96, 128)),
     train=dict(PRESETS["beyond_cpu_load"].train, max_steps=1600),
     note="beyond_cpu_load's closest pair at 1600 steps of batch 64",
 ))
