@@ -5,10 +5,9 @@ import pytest
 import torch
 
 # Triton makes its own @jit helpers (tl.zeros, ...) for the interpreter only if the interpreter is
-# on when Triton is first imported, so on a CPU it is turned on here, before any test module
-# imports Triton, whatever order the modules are collected in.
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+# on when Triton is first imported; the kernel package turns it on where there is no GPU, so it
+# is imported here, before any test module imports Triton, whatever order they are collected in.
+import blaviz.ops.bla.triton  # noqa: E402,F401
 
 # the metric lives in the library; re-exported for the tests that import it from here
 from blaviz.testing import assert_close_rms, rel_rms  # noqa: F401
