@@ -208,3 +208,12 @@ TASK.add_preset(replace(
     train=dict(PRESETS["beyond_cpu_load"].train, max_steps=1600),
     note="beyond_cpu_load's closest pair at 1600 steps of batch 64",
 ))
+# beyond_cpu_long: the easy slice (beyond_cpu's data) trained twice as long, SWA and plain BLA over
+# state with S = N and S = 2N reads: does the ratio measured at 800 steps hold, as it grew under load?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu"], name="beyond_cpu_long",
+    grid=tuple(_swa(16, 24, 32, 48, 64) + _bla((32, 15), (64, 15), (64, 31))
+               + _bla((64, 15), num_slots=30) + _bla((64, 31), num_slots=62)),
+    train=dict(PRESETS["beyond_cpu"].train, max_steps=1600),
+    note="beyond_cpu's SWA and plain BLA over state at 1600 steps of batch 64",
+))
