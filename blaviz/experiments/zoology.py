@@ -217,3 +217,10 @@ TASK.add_preset(replace(
     train=dict(PRESETS["beyond_cpu"].train, max_steps=1600),
     note="beyond_cpu's SWA and plain BLA over state at 1600 steps of batch 64",
 ))
+# beyond_cpu_wide: the same runs with one head of 64 instead of 32. The read-out model predicts that
+# a wider head recovers much of the recall lost at W/N = 4 (more room to keep blended keys apart):
+# do trained models follow?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_long"], name="beyond_cpu_wide", widths=(64,),
+    note="beyond_cpu_long with d_model 64 (one head of 64)",
+))
