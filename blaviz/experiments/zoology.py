@@ -224,3 +224,9 @@ TASK.add_preset(replace(
     PRESETS["beyond_cpu_long"], name="beyond_cpu_wide", widths=(64,),
     note="beyond_cpu_long with d_model 64 (one head of 64)",
 ))
+# beyond_cpu_load_wide: the loaded pair (beyond_cpu_load_long) with one head of 64: does width help
+# BLA under load as it does on the easy slice?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_load_long"], name="beyond_cpu_load_wide", widths=(64,),
+    note="beyond_cpu_load_long with d_model 64 (one head of 64)",
+))
