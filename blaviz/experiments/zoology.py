@@ -231,11 +231,10 @@ TASK.add_preset(replace(
     note="beyond_cpu_load_long with d_model 64 (one head of 64)",
 ))
 # beyond_cpu_wider: one head of 128 on the easy slice, W/N = 2 and 4 against SWA: does the ratio
-# keep rising with width, as the read-out model predicts for W/N = 4? (SWA W = 24 last: S = 2N at
-# W/N = 4 lands between W = 16 and 32.)
+# keep rising with width, as the read-out model predicts for W/N = 4?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_long"], name="beyond_cpu_wider", widths=(128,),
-    grid=tuple(_swa(16, 32, 48, 64) + _bla((64, 15), (64, 31))
-               + _bla((64, 15), num_slots=30) + _bla((64, 31), num_slots=62) + _swa(24)),
+    grid=tuple(_swa(16, 24, 32, 48, 64) + _bla((64, 15), (64, 31))
+               + _bla((64, 15), num_slots=30) + _bla((64, 31), num_slots=62)),
     note="beyond_cpu_long's W = 64 runs with d_model 128 (one head of 128)",
 ))
