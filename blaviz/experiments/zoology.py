@@ -238,3 +238,11 @@ TASK.add_preset(replace(
                + _bla((64, 15), num_slots=30) + _bla((64, 31), num_slots=62)),
     note="beyond_cpu_long's W = 64 runs with d_model 128 (one head of 128)",
 ))
+# beyond_cpu_wider_lr: at one head of 128 the S = N read stopped following the read-out model while
+# S = 2N followed it; is the learning rate (1e-2 at every width) what holds S = N back? Both reads of
+# (64, 15) and the SWA windows around their state at 3.2e-3.
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_lr", lrs=(3.2e-3,),
+    grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30) + _swa(16, 24, 32)),
+    note="beyond_cpu_wider's (64, 15) reads and SWA W = 16-32 at lr 3.2e-3",
+))
