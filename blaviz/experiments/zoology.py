@@ -246,3 +246,11 @@ TASK.add_preset(replace(
     grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30) + _swa(16, 24, 32)),
     note="beyond_cpu_wider's (64, 15) reads and SWA W = 16-32 at lr 3.2e-3",
 ))
+# beyond_cpu_wider_steps: the same two reads at lr 1e-2 trained twice as long (3,200 steps): does the
+# S = N read, flat from step 900 on, climb towards the read-out model given more steps?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_steps",
+    grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30)),
+    train=dict(PRESETS["beyond_cpu_wider"].train, max_steps=3200),
+    note="beyond_cpu_wider's (64, 15) reads at 3200 steps of batch 64",
+))
