@@ -254,3 +254,11 @@ TASK.add_preset(replace(
     train=dict(PRESETS["beyond_cpu_wider"].train, max_steps=3200),
     note="beyond_cpu_wider's (64, 15) reads at 3200 steps of batch 64",
 ))
+# beyond_cpu_wider_data: the same 3,200 steps on four times the training examples (96,000, about two
+# epochs instead of eight): with more steps the S = N read learned its 24,000 examples and not a read
+# that generalises; does more data make it generalise?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider_steps"], name="beyond_cpu_wider_data",
+    data=replace(PRESETS["beyond_cpu_wider_steps"].data, train_counts=(96_000,)),
+    note="beyond_cpu_wider_steps with 96,000 training examples",
+))
