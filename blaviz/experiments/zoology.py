@@ -247,7 +247,7 @@ TASK.add_preset(replace(
     note="beyond_cpu_wider's (64, 15) reads and SWA W = 16-32 at lr 3.2e-3",
 ))
 # beyond_cpu_wider_steps: the same two reads at lr 1e-2 trained twice as long (3,200 steps): does the
-# S = N read, flat from step 900 on, climb towards the read-out model given more steps?
+# S = N read climb towards the read-out model given more steps?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_steps",
     grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30)),
@@ -255,8 +255,7 @@ TASK.add_preset(replace(
     note="beyond_cpu_wider's (64, 15) reads at 3200 steps of batch 64",
 ))
 # beyond_cpu_wider_data: the same 3,200 steps on four times the training examples (96,000, about two
-# epochs instead of eight): with more steps the S = N read learned its 24,000 examples and not a read
-# that generalises; does more data make it generalise?
+# epochs instead of eight): does the S = N read generalise better when it sees each example less?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider_steps"], name="beyond_cpu_wider_data",
     data=replace(PRESETS["beyond_cpu_wider_steps"].data, train_counts=(96_000,)),
