@@ -256,8 +256,11 @@ TASK.add_preset(replace(
 ))
 # beyond_cpu_wider_data: the same 3,200 steps on four times the training examples (96,000, about two
 # epochs instead of eight): does the S = N read generalise better when it sees each example less?
+# SWA W = 24 and 32, the windows around the S = 2N read's accuracy, come after the reads: is SWA's
+# accuracy, bounded by its window's coverage, unchanged by the longer run on more data?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider_steps"], name="beyond_cpu_wider_data",
     data=replace(PRESETS["beyond_cpu_wider_steps"].data, train_counts=(96_000,)),
-    note="beyond_cpu_wider_steps with 96,000 training examples",
+    grid=PRESETS["beyond_cpu_wider_steps"].grid + tuple(_swa(24, 32)),
+    note="beyond_cpu_wider_steps with 96,000 training examples, and SWA W = 24, 32",
 ))
