@@ -241,16 +241,17 @@ TASK.add_preset(replace(
 # beyond_cpu_wider_lr: at one head of 128 the S = N read stopped following the read-out model while
 # S = 2N followed it; is the learning rate (1e-2 at every width) what holds S = N back? Both reads of
 # (64, 15) and the SWA windows around their state at 3.2e-3.
+_WIDER_READS = tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30))
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_lr", lrs=(3.2e-3,),
-    grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30) + _swa(16, 24, 32)),
+    grid=_WIDER_READS + tuple(_swa(16, 24, 32)),
     note="beyond_cpu_wider's (64, 15) reads and SWA W = 16-32 at lr 3.2e-3",
 ))
 # beyond_cpu_wider_steps: the same two reads at lr 1e-2 trained twice as long (3,200 steps): does the
 # S = N read climb towards the read-out model given more steps?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_steps",
-    grid=tuple(_bla((64, 15)) + _bla((64, 15), num_slots=30)),
+    grid=_WIDER_READS,
     train=dict(PRESETS["beyond_cpu_wider"].train, max_steps=3200),
     note="beyond_cpu_wider's (64, 15) reads at 3200 steps of batch 64",
 ))
