@@ -265,3 +265,18 @@ TASK.add_preset(replace(
     grid=PRESETS["beyond_cpu_wider_steps"].grid + tuple(_swa(24, 32)),
     note="beyond_cpu_wider_steps with 96,000 training examples, and SWA W = 24, 32",
 ))
+# beyond_cpu_wider_temp and beyond_cpu_wider_wd: the recipe of beyond_cpu_wider_data, one knob each
+# on the two (64, 15) reads. The read-out model wants sharper softmaxes than the trained logits may
+# reach (slot keys average about W/N corrected keys, so their norm shrinks), and weight decay pulls
+# the query and key projections towards small norms: is the logit scale what holds S = N back?
+# _temp adds a learned per-head read-out temperature (not decayed); _wd trains without weight decay.
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider_data"], name="beyond_cpu_wider_temp",
+    grid=tuple((m, dict(kw, learn_temperature=True)) for m, kw in _WIDER_READS),
+    note="beyond_cpu_wider_data's (64, 15) reads with a learned read-out temperature",
+))
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider_data"], name="beyond_cpu_wider_wd", grid=_WIDER_READS,
+    train=dict(PRESETS["beyond_cpu_wider_data"].train, weight_decay=0.0),
+    note="beyond_cpu_wider_data's (64, 15) reads without weight decay",
+))
