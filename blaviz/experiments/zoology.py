@@ -280,3 +280,12 @@ TASK.add_preset(replace(
     train=dict(PRESETS["beyond_cpu_wider_data"].train, weight_decay=0.0),
     note="beyond_cpu_wider_data's (64, 15) reads without weight decay",
 ))
+# beyond_cpu_wider_eight: the paper's eight-fold saving needs W/N of about 8. At one head of 128,
+# BLA (64, 7) (W/N about 9, SWA W = 7's state) read with S = N and 2N slots, and SWA W = 8 at about
+# the same state: does a trained read at W/N about 9 stay where the read-out model puts it (about
+# 0.3-0.4), far below SWA at eight times its state?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_eight",
+    grid=tuple(_swa(8) + _bla((64, 7)) + _bla((64, 7), num_slots=14)),
+    note="beyond_cpu_wider with BLA (64, 7), S = N and 2N, and SWA W = 8",
+))
