@@ -289,3 +289,11 @@ TASK.add_preset(replace(
     grid=tuple(_swa(8) + _bla((64, 7)) + _bla((64, 7), num_slots=14)),
     note="beyond_cpu_wider with BLA (64, 7), S = N and 2N, and SWA W = 8",
 ))
+# beyond_cpu_wider_eight_data: the same three configurations on beyond_cpu_wider_data's recipe
+# (3,200 steps on 96,000 examples), which lifted the (64, 15) S = N read by ten points: is the
+# read at W/N about 9 held back by training rather than by the blur?
+TASK.add_preset(replace(
+    PRESETS["beyond_cpu_wider_data"], name="beyond_cpu_wider_eight_data",
+    grid=PRESETS["beyond_cpu_wider_eight"].grid,
+    note="beyond_cpu_wider_eight at 3200 steps on 96,000 training examples",
+))
