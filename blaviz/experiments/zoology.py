@@ -282,16 +282,16 @@ TASK.add_preset(replace(
 ))
 # beyond_cpu_wider_eight: the paper's eight-fold saving needs W/N of about 8. At one head of 128,
 # BLA (64, 7) (W/N about 9, SWA W = 7's state) read with S = N and 2N slots, and SWA W = 8 at about
-# the same state: does a trained read at W/N about 9 stay where the read-out model puts it (about
-# 0.3-0.4), far below SWA at eight times its state?
+# the same state: does a trained read at W/N about 9 stay where the read-out model puts it, far
+# below SWA at eight times its state?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider"], name="beyond_cpu_wider_eight",
     grid=tuple(_swa(8) + _bla((64, 7)) + _bla((64, 7), num_slots=14)),
     note="beyond_cpu_wider with BLA (64, 7), S = N and 2N, and SWA W = 8",
 ))
 # beyond_cpu_wider_eight_data: the same three configurations on beyond_cpu_wider_data's recipe
-# (3,200 steps on 96,000 examples), which lifted the (64, 15) S = N read by ten points: is the
-# read at W/N about 9 held back by training rather than by the blur?
+# (3,200 steps on 96,000 examples): is the read at W/N about 9 held back by training rather than
+# by the blur?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider_data"], name="beyond_cpu_wider_eight_data",
     grid=PRESETS["beyond_cpu_wider_eight"].grid,
