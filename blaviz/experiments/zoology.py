@@ -258,12 +258,13 @@ TASK.add_preset(replace(
 # beyond_cpu_wider_data: the same 3,200 steps on four times the training examples (96,000, about two
 # epochs instead of eight): does the S = N read generalise better when it sees each example less?
 # SWA W = 24 and 32, the windows around the S = 2N read's accuracy, come after the reads: is SWA's
-# accuracy, bounded by its window's coverage, unchanged by the longer run on more data?
+# accuracy, bounded by its window's coverage, unchanged by the longer run on more data? Then SWA
+# W = 16, the smallest window of the width table: is a small window also at its bound?
 TASK.add_preset(replace(
     PRESETS["beyond_cpu_wider_steps"], name="beyond_cpu_wider_data",
     data=replace(PRESETS["beyond_cpu_wider_steps"].data, train_counts=(96_000,)),
-    grid=PRESETS["beyond_cpu_wider_steps"].grid + tuple(_swa(24, 32)),
-    note="beyond_cpu_wider_steps with 96,000 training examples, and SWA W = 24, 32",
+    grid=PRESETS["beyond_cpu_wider_steps"].grid + tuple(_swa(24, 32, 16)),
+    note="beyond_cpu_wider_steps with 96,000 training examples, and SWA W = 24, 32, 16",
 ))
 # beyond_cpu_wider_temp and beyond_cpu_wider_wd: the recipe of beyond_cpu_wider_data, one knob each
 # on the two (64, 15) reads. The read-out model wants sharper softmaxes than the trained logits may
